@@ -6,10 +6,10 @@ import re
 from dataclasses import dataclass
 
 _WORD = re.compile(r"\w+(?:[-'’]\w+)*")
-# A sentence ends at . ! ? or their CJK forms, followed by a space, a line end or the end of the text.
-_SENTENCE_END = re.compile(r"[.!?。！？]+(?=\s|$)|\n\s*\n")
+# A sentence ends at . ! ? followed by whitespace or the end, at 。！？ (no space in CJK), or at a blank line.
+_SENTENCE_END = re.compile(r"[.!?]+(?=\s|$)|[。！？]+|\n\s*\n")
 _ABBREVIATION = re.compile(
-    r"(?:\b(?:mr|mrs|ms|dr|prof|sr|jr|st|vs|etc|e\.g|i\.e|cf|no|fig|approx)|(?<![\w.])[A-Z])\.$", re.I
+    r"(?:\b(?i:mr|mrs|ms|dr|prof|sr|jr|st|vs|etc|e\.g|i\.e|cf|fig|approx)|(?<![\w.])[A-Z])\.$"
 )
 
 
@@ -47,7 +47,7 @@ def sentences(text: str) -> list[str]:
     """
     pieces, start = [], 0
     for m in _SENTENCE_END.finditer(text):
-        if m.group(0) == "." and _ABBREVIATION.search(text, 0, m.end()):
+        if m.group(0) == "." and _ABBREVIATION.search(text[max(0, m.end() - 9) : m.end()]):
             continue
         pieces.append(text[start : m.end()])
         start = m.end()

@@ -15,7 +15,7 @@ import json
 import re
 from typing import Any, Literal
 
-from evals.scorers.base import Score, band_score, sentences, shorten, verdict, words
+from evals.scorers.base import Score, band_score, band_text, sentences, shorten, verdict, words
 
 _FENCE = re.compile(r"^[ \t]*(```+|~~~+)[ \t]*([\w+#.-]*)[^\n]*\n(.*?)^[ \t]*\1[ \t]*$", re.S | re.M)
 _FENCE_OPEN = re.compile(r"^[ \t]*(```+|~~~+)", re.M)
@@ -214,8 +214,7 @@ def exact_match(answer: str, expected: str, case_sensitive: bool = False) -> Sco
 
 def _bounds(n: int, unit: str, low: int | None, high: int | None) -> Score:
     ok = (low is None or n >= low) and (high is None or n <= high)
-    band = f"{low if low is not None else 0}-{high if high is not None else '∞'}"
-    return verdict(band_score(n, low, high), ok, f"{n} {unit} ({'within' if ok else 'outside'} {band})")
+    return verdict(band_score(n, low, high), ok, f"{n} {unit} (want {band_text(low, high)})")
 
 
 def word_count(answer: str, min_words: int | None = None, max_words: int | None = None) -> Score:

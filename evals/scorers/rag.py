@@ -19,11 +19,15 @@ from evals.scorers.base import Score, sentences, verdict, words
 from evals.scorers.style import Embedder, embed_texts
 
 _CITATION = re.compile(r"\[(\d+(?:\s*[,;–-]\s*\d+)*)\]")
-_STOPWORDS = frozenset(
-    "a an and are as at be been but by can could did do does for from had has have he her his i if in into is "
-    "it its me my no not of on or our she so such than that the their them then there these they this those "
-    "to was we were what when where which who will with would you your".split()
-)
+# fmt: off
+_STOPWORDS = frozenset({
+    "a", "an", "and", "are", "as", "at", "be", "been", "but", "by", "can", "could", "did", "do", "does",
+    "for", "from", "had", "has", "have", "he", "her", "his", "i", "if", "in", "into", "is", "it", "its",
+    "me", "my", "no", "not", "of", "on", "or", "our", "she", "so", "such", "than", "that", "the", "their",
+    "them", "then", "there", "these", "they", "this", "those", "to", "was", "we", "were", "what", "when",
+    "where", "which", "who", "will", "with", "would", "you", "your",
+})
+# fmt: on
 
 
 def check_sources(sources: Sequence[Mapping]) -> dict[int, str]:
@@ -31,7 +35,9 @@ def check_sources(sources: Sequence[Mapping]) -> dict[int, str]:
     by_n = {}
     for i, src in enumerate(sources):
         if not isinstance(src, Mapping):
-            raise ValueError(f"sources[{i}] must be a dict with 'n', 'source' and 'text', got {type(src).__name__}")
+            raise ValueError(
+                f"sources[{i}] must be a dict with 'n', 'source' and 'text', got {type(src).__name__}"
+            )
         n, text = src.get("n"), src.get("text")
         if not isinstance(n, int) or isinstance(n, bool):
             raise ValueError(f"sources[{i}]['n'] must be an integer, got {n!r}")

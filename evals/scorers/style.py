@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from evals.scorers.base import Score, band_score, shorten, verdict, words
+from evals.scorers.base import Score, band_score, band_text, shorten, verdict, words
 
 DEFAULT_BANNED_PHRASES = (
     "As an AI",
@@ -26,16 +26,16 @@ DEFAULT_BANNED_PHRASES = (
     "I hope this helps",
 )
 
-Embedder = Any  # a SentenceTransformer (has .encode) or a callable: list[str] -> array (n, dim)
+Embedder = Any  # has .encode(texts) (SentenceTransformer, rag.embed.Embedder) or is a callable texts -> (n, dim)
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
 _ROUGE_TOKEN = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+")
 
 
 def embed_texts(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
-    """Unit-length embeddings of `texts` (rows), from a SentenceTransformer or a plain callable."""
+    """Unit-length embeddings of `texts` (rows), from anything with `.encode(texts)` or a plain callable."""
     if hasattr(embedder, "encode"):
-        vectors = embedder.encode(list(texts), convert_to_numpy=True, show_progress_bar=False)
+        vectors = embedder.encode(list(texts))  # SentenceTransformer or rag.embed.Embedder
     elif callable(embedder):
         vectors = embedder(list(texts))
     else:
@@ -122,8 +122,7 @@ def readability(answer: str, min_grade: float | None = None, max_grade: float | 
     ts = _textstat()
     grade, ease = ts.flesch_kincaid_grade(answer), ts.flesch_reading_ease(answer)
     ok = (min_grade is None or grade >= min_grade) and (max_grade is None or grade <= max_grade)
-    band = f"{min_grade if min_grade is not None else '-∞'}-{max_grade if max_grade is not None else '∞'}"
-    reason = f"grade {grade:.1f}, reading ease {ease:.0f} ({'within' if ok else 'outside'} {band})"
+    reason = f"grade {grade:.1f}, reading ease {ease:.0f} (want grade {band_text(min_grade, max_grade)})"
     return verdict(band_score(grade, min_grade, max_grade) if not ok else 1.0, ok, reason)
 
 
@@ -147,6 +146,7 @@ def persona_markers(
     """
     hay = answer if case_sensitive else answer.casefold()
     hits = [m for m in markers if (m if case_sensitive else m.casefold()) in hay]
-    reason = f"{len(hits)} of {len(markers)} persona markers" + (f": {', '.join(map(repr, hits[:3]))}" if hits else "")
+    reason = f"{len(hits)} of {len(markers)} persona markers" + (
+        f": {', '.join(map(repr, hits[:3]))}" if hits else ""
+    )
     return verdict(len(hits) / min_count, len(hits) >= min_count, reason)
-
