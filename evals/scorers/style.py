@@ -26,7 +26,9 @@ DEFAULT_BANNED_PHRASES = (
     "I hope this helps",
 )
 
-Embedder = Any  # has .encode(texts) (SentenceTransformer, rag.embed.Embedder) or is a callable texts -> (n, dim)
+Embedder = (
+    Any  # has .encode(texts) (SentenceTransformer, rag.embed.Embedder) or is a callable texts -> (n, dim)
+)
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
 _ROUGE_TOKEN = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+")
@@ -101,7 +103,7 @@ def length_ratio(answer: str, reference: str, low: float = 0.5, high: float = 2.
     return verdict(score, ok, f"{a} words vs {r} in the reference (ratio {ratio:.2f}, band {low}-{high})")
 
 
-def _textstat() -> Any:
+def textstat_meter() -> Any:
     """A private textstat instance that counts syllables with pyphen.
 
     textstat's "en" setting looks words up in NLTK's CMU dictionary and downloads it on first use, which fails
@@ -119,7 +121,7 @@ def readability(answer: str, min_grade: float | None = None, max_grade: float | 
     """Flesch-Kincaid grade level within [min_grade, max_grade] (reading ease shown in the reason)."""
     if not words(answer):
         return verdict(0.0, False, "empty answer")
-    ts = _textstat()
+    ts = textstat_meter()
     grade, ease = ts.flesch_kincaid_grade(answer), ts.flesch_reading_ease(answer)
     ok = (min_grade is None or grade >= min_grade) and (max_grade is None or grade <= max_grade)
     reason = f"grade {grade:.1f}, reading ease {ease:.0f} (want grade {band_text(min_grade, max_grade)})"
