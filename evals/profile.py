@@ -180,42 +180,41 @@ def _readability_rule(refs: list[str]) -> Check | None:
     return Check("readability", {"max_grade": float(limit)}, description=reason)
 
 
-def _names(refs: list[str]) -> list[str]:
-    """Capitalized non-sentence-initial words (names: "Tuna", "Acme") found in >= RECURRING of the references."""
+def _names(refs: list[str]) -> list[tuple[str, int]]:
+    """Capitalized words not opening a sentence (names: "Tuna", "Acme") in >= RECURRING of the references."""
     capitalized, seen = Counter(), Counter()
     for r in refs:
         seen.update({t.casefold() for t in words(r)})
         inner = [t for line in r.splitlines() for sent in sentences(line) for t in words(sent)[1:]]
         capitalized.update({t.casefold() for t in inner if t[:1].isupper() and not t.isupper()})
-    names = [w for w, n in capitalized.most_common() if n >= RECURRING * len(refs) and n >= 0.8 * seen[w]]
-    return names[:3]
+    return [
+        (w, n) for w, n in capitalized.most_common(3) if n >= RECURRING * len(refs) and n >= 0.8 * seen[w]
+    ]
 
 
-def _phrases(refs: list[str]) -> list[str]:
-    """Three-word phrases (within a line) found in >= RECURRING of the references."""
+def _phrases(refs: list[str]) -> list[tuple[str, int]]:
+    """Three-word phrases (within a sentence) found in >= RECURRING of the references."""
     grams = Counter()
     for r in refs:
         found = set()
-        for line in r.splitlines():
-            t = [w.casefold() for w in words(line)]
+        for sent in (s for line in r.splitlines() for s in sentences(line)):
+            t = [w.casefold() for w in words(sent)]
             found.update(" ".join(t[i : i + 3]) for i in range(len(t) - 2))
         grams.update(found)
-    return [g for g, n in grams.most_common(20) if n >= RECURRING * len(refs)]
+    return [(g, n) for g, n in grams.most_common(20) if n >= RECURRING * len(refs)]
 
 
 def _persona_rule(refs: list[str]) -> Check | None:
     """Up to 3 names or recurring phrases that do not overlap one another."""
-    markers: list[str] = []
-    for candidate in _names(refs) + _phrases(refs):
-        if not any(set(candidate.split()) & set(m.split()) for m in markers):
-            markers.append(candidate)
-    markers = markers[:3]
+    markers: list[tuple[str, int]] = []
+    for candidate, n in _names(refs) + _phrases(refs):
+        if len(markers) < 3 and not any(set(candidate.split()) & set(m.split()) for m, _ in markers):
+            markers.append((candidate, n))
     if not markers:
         return None
-    shares = ", ".join(f"{m!r} in {sum(fmt.contains(r, m).passed for r in refs)}" for m in markers)
-    return Check(
-        "persona", {"markers": markers}, description=f"recurring names/phrases ({shares} of {len(refs)})"
-    )
+    shares = ", ".join(f"{m!r} in {n}" for m, n in markers)
+    reason = f"recurring names/phrases ({shares} of {len(refs)} references)"
+    return Check("persona", {"markers": [m for m, _ in markers]}, description=reason)
 
 
 def _citation_rule(refs: list[str]) -> Check | None:
