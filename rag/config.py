@@ -24,16 +24,21 @@ class IndexConfig:
 
     chunk_size: int = field(default=200, metadata={"help": "Most embedder tokens per chunk."})
     overlap: int = field(
-        default=40, metadata={"help": "Tokens of whole sentences repeated from the end of the previous chunk."}
+        default=40,
+        metadata={"help": "Tokens of whole sentences repeated from the end of the previous chunk."},
     )
     index_type: IndexType = field(
         default="auto",
-        metadata={"help": "flat: exact search; hnsw: approximate graph; auto: flat below hnsw_threshold chunks."},
+        metadata={
+            "help": "flat: exact search; hnsw: approximate graph; auto: flat below hnsw_threshold chunks."
+        },
     )
     hnsw_threshold: int = field(
         default=100_000, metadata={"help": "With index_type auto, switch to HNSW from this many chunks."}
     )
-    hnsw_m: int = field(default=32, metadata={"help": "HNSW links per node (more: better recall, more memory)."})
+    hnsw_m: int = field(
+        default=32, metadata={"help": "HNSW links per node (more: better recall, more memory)."}
+    )
     hnsw_ef_construction: int = field(default=80, metadata={"help": "HNSW build-time search width."})
     hnsw_ef_search: int = field(default=64, metadata={"help": "HNSW query-time search width."})
     batch_size: int = field(default=64, metadata={"help": "Chunks per embedder batch."})
@@ -45,7 +50,9 @@ class IndexConfig:
         if isinstance(self.overlap, bool) or not isinstance(self.overlap, int) or self.overlap < 0:
             raise ValueError(f"overlap must be a non-negative integer, got {self.overlap!r}")
         if self.overlap >= self.chunk_size:
-            raise ValueError(f"overlap must be smaller than chunk_size ({self.chunk_size}), got {self.overlap!r}")
+            raise ValueError(
+                f"overlap must be smaller than chunk_size ({self.chunk_size}), got {self.overlap!r}"
+            )
         if self.index_type not in INDEX_TYPES:
             raise ValueError(f"index_type must be one of {', '.join(INDEX_TYPES)}, got {self.index_type!r}")
 
@@ -67,11 +74,16 @@ class ReadOptions:
     )
     text_columns: tuple[str, ...] | None = field(
         default=None,
-        metadata={"help": ".csv/.jsonl columns to index (default: every column holding text), as 'col: value'."},
+        metadata={
+            "help": ".csv/.jsonl columns to index (default: every column holding text), as 'col: value'."
+        },
     )
-    max_file_mb: float = field(default=100.0, metadata={"help": "Largest single file (or archive member) read."})
+    max_file_mb: float = field(
+        default=100.0, metadata={"help": "Largest single file (or archive member) read."}
+    )
     max_archive_mb: float = field(
-        default=500.0, metadata={"help": "Most uncompressed bytes read from one .zip (guards against zip bombs)."}
+        default=500.0,
+        metadata={"help": "Most uncompressed bytes read from one .zip (guards against zip bombs)."},
     )
     max_archive_files: int = field(default=10_000, metadata={"help": "Most members read from one .zip."})
 

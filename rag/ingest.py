@@ -34,7 +34,9 @@ class PendingFile:
     load: Callable[[], bytes]
 
 
-def collect(paths: Iterable[str | Path], options: ReadOptions | None = None) -> tuple[list[PendingFile], list[str]]:
+def collect(
+    paths: Iterable[str | Path], options: ReadOptions | None = None
+) -> tuple[list[PendingFile], list[str]]:
     """Expand files, folders and .zip archives into pending files and error messages (one per bad file).
 
     The same source name given twice keeps the first and reports the second.
@@ -63,6 +65,8 @@ def read_file(pending: PendingFile, options: ReadOptions | None = None) -> tuple
         docs = read_bytes(pending.source, data, options)
     except ValueError as exc:
         raise ValueError(f"{pending.source}: {exc}") from exc
+    except Exception as exc:  # a library choking on a malformed file must not stop the other files
+        raise ValueError(f"{pending.source}: could not be read ({type(exc).__name__}: {exc})") from exc
     digest = hashlib.sha256(options.fingerprint().encode() + b"\0" + data).hexdigest()
     return docs, digest
 
@@ -141,7 +145,9 @@ def _collect_zip(path: Path, options: ReadOptions, files: list[PendingFile], err
         if problem:
             errors.append(problem)
         elif info.file_size > options.max_file_mb * MB:
-            errors.append(f"{source}: unpacks to {info.file_size / MB:.1f} MB, above the {options.max_file_mb:g} MB limit")
+            errors.append(
+                f"{source}: unpacks to {info.file_size / MB:.1f} MB, above the {options.max_file_mb:g} MB limit"
+            )
         else:
             files.append(PendingFile(source, _member_loader(path, info)))
 

@@ -72,7 +72,9 @@ def read_bytes(source: str, data: bytes, options: ReadOptions | None = None) -> 
         return _read_csv(source, decode_text(data), options)
     if suffix == ".jsonl":
         return _read_jsonl(source, decode_text(data), options)
-    raise ValueError(f"has an unsupported file type {suffix or '(none)'!r}; supported: {', '.join(SUPPORTED_SUFFIXES)}")
+    raise ValueError(
+        f"has an unsupported file type {suffix or '(none)'!r}; supported: {', '.join(SUPPORTED_SUFFIXES)}"
+    )
 
 
 # -- plain text ------------------------------------------------------------------------------------------
@@ -84,7 +86,9 @@ def decode_text(data: bytes) -> str:
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         text = data.decode("utf-16")
     elif b"\x00" in data[:8192]:
-        raise ValueError("looks like a binary file, not text (it contains NUL bytes); upload the original text")
+        raise ValueError(
+            "looks like a binary file, not text (it contains NUL bytes); upload the original text"
+        )
     else:
         try:
             text = data.decode("utf-8-sig")
@@ -94,7 +98,9 @@ def decode_text(data: bytes) -> str:
         raise ValueError("is empty (only whitespace)")
     controls = sum(1 for ch in text[:20000] if unicodedata.category(ch) == "Cc" and ch not in "\t\n\r\f")
     if controls > 0.02 * min(len(text), 20000):
-        raise ValueError("looks like a binary file, not text (many control characters); upload the original text")
+        raise ValueError(
+            "looks like a binary file, not text (many control characters); upload the original text"
+        )
     return text
 
 
@@ -103,7 +109,9 @@ def _guess_decode(data: bytes) -> str:
 
     best = from_bytes(data).best()
     if best is None:
-        raise ValueError("looks like a binary file, not text (no text encoding fits); upload the original text")
+        raise ValueError(
+            "looks like a binary file, not text (no text encoding fits); upload the original text"
+        )
     return str(best)
 
 
@@ -143,8 +151,34 @@ def _markdown_sections(text: str) -> list[tuple[str | None, str]]:
 
 
 # -- HTML ------------------------------------------------------------------------------------------------
-_DROP_TAGS = ("script", "style", "noscript", "template", "svg", "iframe", "nav", "header", "footer", "aside", "form")
-_BLOCK_TAGS = ("p", "div", "li", "tr", "pre", "blockquote", "section", "article", "table", "ul", "ol", "dd", "dt")
+_DROP_TAGS = (
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "svg",
+    "iframe",
+    "nav",
+    "header",
+    "footer",
+    "aside",
+    "form",
+)
+_BLOCK_TAGS = (
+    "p",
+    "div",
+    "li",
+    "tr",
+    "pre",
+    "blockquote",
+    "section",
+    "article",
+    "table",
+    "ul",
+    "ol",
+    "dd",
+    "dt",
+)
 _HEADING_MARK = "\x1e"
 
 
@@ -194,7 +228,9 @@ def _read_pdf(source: str, data: bytes) -> list[Document]:
     except ValueError:
         raise
     except (PyPdfError, OSError, KeyError, TypeError, AttributeError) as exc:
-        raise ValueError(f"could not be read as a PDF (truncated or damaged? {type(exc).__name__}: {exc})") from exc
+        raise ValueError(
+            f"could not be read as a PDF (truncated or damaged? {type(exc).__name__}: {exc})"
+        ) from exc
     docs = [Document(source, _tidy(text), page=number) for number, text in pages if text.strip()]
     if not docs:
         raise ValueError("has no extractable text (scanned images?); run OCR on it first")
@@ -251,7 +287,9 @@ def _pick_columns(available: list[str], options: ReadOptions, default: list[str]
         return tuple(default)
     missing = [c for c in options.text_columns if c not in available]
     if missing:
-        raise ValueError(f"has no column {', '.join(map(repr, missing))}; its columns are {', '.join(available)}")
+        raise ValueError(
+            f"has no column {', '.join(map(repr, missing))}; its columns are {', '.join(available)}"
+        )
     return options.text_columns
 
 
