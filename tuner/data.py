@@ -25,8 +25,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tuner.data_files import DEFAULT_MAX_BYTES, RowError, read_rows
-from tuner.data_formats import convert_row, type_name
+from tuner.data_files import DEFAULT_MAX_BYTES, RowError, read_rows, type_name
+from tuner.data_formats import convert_row
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
@@ -173,7 +173,7 @@ def detect_format(
     fields = _field_names(rows)
     if not fields:
         first = next((row for _, row in rows if not isinstance(row, RowError)), None)
-        shape = f"row 1 is a {type_name(first)}" if first is not None else "no row could be read"
+        shape = f"row 1 is {type_name(first)}" if first is not None else "no row could be read"
         raise ValueError(f"{name}: expected rows that are objects with fields, but {shape}")
     if columns is not None:
         _check_columns_exist(rows, name, columns)

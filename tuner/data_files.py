@@ -39,6 +39,20 @@ class RowError(ValueError):
         self.kind = kind or reason
 
 
+def type_name(value: Any) -> str:
+    """The JSON kind of a value, with its article: "a string", "a number", "an object", "null"."""
+    if value is None:
+        return "null"
+    kinds = [
+        (bool, "a boolean"),
+        (str, "a string"),
+        ((int, float), "a number"),
+        (list, "a list"),
+        (dict, "an object"),
+    ]
+    return next((kind for types, kind in kinds if isinstance(value, types)), f"a {type(value).__name__}")
+
+
 def read_rows(path: Path, max_bytes: int = DEFAULT_MAX_BYTES) -> list[tuple[int, Any]]:
     """The records of a dataset file as (1-based row number, record or RowError) pairs.
 
@@ -124,7 +138,7 @@ def _json_rows(path: Path, text: str) -> list[tuple[int, Any]]:
     if isinstance(value, dict):
         return _object_rows(path, value)
     raise ValueError(
-        f"{path.name}: expected a JSON array of rows or an object of arrays, got a {type(value).__name__}"
+        f"{path.name}: expected a JSON array of rows or an object of arrays, got {type_name(value)}"
     )
 
 
@@ -132,9 +146,7 @@ def _object_rows(path: Path, obj: dict) -> list[tuple[int, Any]]:
     """{"train": [rows], ...} (arrays of row objects, concatenated) or {"column": [values], ...} (columnar)."""
     not_lists = [k for k, v in obj.items() if not isinstance(v, list)]
     if not obj or not_lists:
-        where = (
-            f"key {not_lists[0]!r} holds a {type(obj[not_lists[0]]).__name__}" if not_lists else "it is empty"
-        )
+        where = f"key {not_lists[0]!r} holds {type_name(obj[not_lists[0]])}" if not_lists else "it is empty"
         raise ValueError(f"{path.name}: expected a JSON array of rows or an object of arrays, but {where}")
     if all(isinstance(item, dict) for v in obj.values() for item in v):
         return list(enumerate((row for v in obj.values() for row in v), 1))

@@ -11,7 +11,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from tuner.data_files import RowError
+from tuner.data_files import RowError, type_name
 
 SHAREGPT_ROLES = {
     "human": "user",
@@ -211,10 +211,6 @@ def _not_a_list(key: str, value: Any) -> RowError:
     return RowError(f"field '{key}' must be a list, got {type_name(value)}", "not a list")
 
 
-def type_name(value: Any) -> str:
-    return "null" if value is None else type(value).__name__
-
-
 def _short(value: Any, limit: int = 60) -> str:
     text = json.dumps(value, ensure_ascii=False, default=str)
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -229,7 +225,7 @@ def convert_row(
         RowError: the row cannot become a training conversation (the reason says why).
     """
     if not isinstance(row, dict):
-        raise RowError(f"row is a {type_name(row)}, expected an object with fields", "not an object")
+        raise RowError(f"row is {type_name(row)}, expected an object with fields", "not an object")
     messages = _check_conversation(CONVERTERS[fmt](row, tool_roles=tool_roles, columns=columns))
     tools = _tools(row) if tool_roles and fmt in ("sharegpt", "openai") else None
     return messages, tools
