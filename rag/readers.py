@@ -107,12 +107,18 @@ def decode_text(data: bytes) -> str:
 def _guess_decode(data: bytes) -> str:
     from charset_normalizer import from_bytes
 
-    best = from_bytes(data).best()
-    if best is None:
+    matches = list(from_bytes(data))
+    if not matches:
         raise ValueError(
             "looks like a binary file, not text (no text encoding fits); upload the original text"
         )
-    return str(best)
+    # On short texts several single-byte code pages fit about equally well; Windows-1252 is by far the most
+    # common legacy encoding (browsers read latin-1 as it too), so it wins a near tie.
+    least_chaos = min(m.chaos for m in matches)
+    for match in matches:
+        if match.encoding == "cp1252" and match.chaos <= least_chaos + 0.05:
+            return str(match)
+    return str(from_bytes(data).best())
 
 
 def _read_text(source: str, text: str, options: ReadOptions) -> list[Document]:
@@ -179,7 +185,7 @@ _BLOCK_TAGS = (
     "dd",
     "dt",
 )
-_HEADING_MARK = "\x1e"
+_HEADING_MARK = "\ue000"  # a private-use character: never in real text, not whitespace
 
 
 def _read_html(source: str, data: bytes) -> list[Document]:
