@@ -143,7 +143,11 @@ def validate(
 def template_tokens(tokenizer) -> int:
     """Tokens the chat template adds around an empty user/assistant exchange (incl. any default system prompt)."""
     empty = [{"role": "user", "content": ""}, {"role": "assistant", "content": ""}]
-    return len(_token_ids(tokenizer, [tokenizer.apply_chat_template(empty, tokenize=False)])[0])
+    try:
+        text = tokenizer.apply_chat_template(empty, tokenize=False)
+    except Exception as e:  # no template at all, or one that refuses a plain exchange
+        raise ValueError(f"the model's chat template cannot render a user/assistant exchange: {e}") from None
+    return len(_token_ids(tokenizer, [text])[0])
 
 
 def _measure(
