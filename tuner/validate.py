@@ -12,6 +12,7 @@ many examples exceed `max_seq_len` and would be truncated, and the train/eval sp
 
 from __future__ import annotations
 
+import bisect
 import json
 import math
 import statistics
@@ -147,13 +148,13 @@ def template_tokens(tokenizer) -> int:
         text = tokenizer.apply_chat_template(empty, tokenize=False)
     except Exception as e:  # no template at all, or one that refuses a plain exchange
         raise ValueError(f"the model's chat template cannot render a user/assistant exchange: {e}") from None
-    return len(_token_ids(tokenizer, [text])[0])
+    return _lengths(tokenizer, [text])[0]
 
 
 def _measure(
     examples: list[Example], tokenizer
 ) -> tuple[list[Example], list[int], list[int], list[SkippedRow]]:
-    """Render every example (whole, and up to its first answer) and count tokens; examples that fail to render are rejected."""
+    """Token counts of every example, whole and up to its first answer; examples the template rejects are skipped."""
     kept, texts, prompts, rejected = [], [], [], []
     for ex in examples:
         try:
@@ -167,9 +168,31 @@ def _measure(
         kept.append(ex)
         texts.append(text)
         prompts.append(prompt)
-    lengths = [len(ids) for ids in _token_ids(tokenizer, texts)]
-    prompt_lengths = [len(ids) for ids in _token_ids(tokenizer, prompts)]
+    lengths, prompt_lengths = _lengths_with_prefixes(tokenizer, texts, prompts)
     return kept, lengths, prompt_lengths, rejected
+
+
+def _lengths_with_prefixes(tokenizer, texts: list[str], prefixes: list[str]) -> tuple[list[int], list[int]]:
+    """Token counts of `texts` and of their `prefixes`, tokenizing the texts once where the tokenizer gives offsets.
+
+    A prefix's count is the number of tokens of the whole text that start inside it, so a token straddling the
+    boundary counts as prefix; prefixes that are not a prefix of their text (or a slow tokenizer) are tokenized.
+    """
+    if not texts:
+        return [], []
+    try:
+        encoded = tokenizer(texts, add_special_tokens=False, return_offsets_mapping=True)
+    except NotImplementedError:  # slow (Python) tokenizers have no offsets
+        return _lengths(tokenizer, texts), _lengths(tokenizer, prefixes)
+    lengths = [len(ids) for ids in encoded["input_ids"]]
+    counts: list[int | None] = [
+        bisect.bisect_left([start for start, _ in offsets], len(prefix)) if text.startswith(prefix) else None
+        for text, prefix, offsets in zip(texts, prefixes, encoded["offset_mapping"], strict=True)
+    ]
+    missing = [i for i, n in enumerate(counts) if n is None]
+    for i, n in zip(missing, _lengths(tokenizer, [prefixes[i] for i in missing]), strict=True):
+        counts[i] = n
+    return lengths, counts
 
 
 def _before_first_answer(messages: list[dict]) -> list[dict]:
@@ -177,9 +200,9 @@ def _before_first_answer(messages: list[dict]) -> list[dict]:
     return messages[:first]
 
 
-def _token_ids(tokenizer, texts: list[str]) -> list[list[int]]:
+def _lengths(tokenizer, texts: list[str]) -> list[int]:
     # The rendered template already holds the special tokens; this is what apply_chat_template(tokenize=True) does.
-    return tokenizer(texts, add_special_tokens=False)["input_ids"] if texts else []
+    return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]] if texts else []
 
 
 def _duplicates(examples: list[Example]) -> list[tuple[int, int]]:

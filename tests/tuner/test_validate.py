@@ -176,3 +176,28 @@ def test_no_renderable_example_is_an_error(tokenizer):
     examples = [Example([user("q"), assistant("a")], row=1)]
     with pytest.raises(ValueError, match=r"x\.json: the chat template could not render any example"):
         validate(LoadedDataset("x.json", "alpaca", 1, examples, [SkippedRow(2, "r")]), broken, 64, 0.0, 0)
+
+
+class WordTokenizer:
+    """A stand-in without offsets (like a slow tokenizer): one token per whitespace-separated word."""
+
+    def apply_chat_template(self, messages, tools=None, tokenize=False, add_generation_prompt=False):
+        text = "".join(f"<{m['role']}> {m['content']} </s> " for m in messages)
+        return text + ("<assistant> " if add_generation_prompt else "")
+
+    def __call__(self, texts, add_special_tokens=False, return_offsets_mapping=False):
+        if return_offsets_mapping:
+            raise NotImplementedError("no offsets")
+        return {"input_ids": [text.split() for text in texts]}
+
+
+@pytest.mark.parametrize(("max_seq_len", "over", "prompt_over"), [(8, 1, 0), (6, 1, 1), (9, 0, 0)])
+def test_tokenizer_without_offsets_is_measured_directly(max_seq_len, over, prompt_over):
+    examples = [Example([user("one two three"), assistant("four five")], row=1)]
+    report = validate(
+        LoadedDataset("x.json", "alpaca", 1, examples, []), WordTokenizer(), max_seq_len, 0.0, 0
+    )
+    assert template_tokens(WordTokenizer()) == 4  # <user> </s> <assistant> </s>
+    assert (report.tokens.min, report.tokens.max) == (9, 9)
+    # the part before the answer, "<user> one two three </s> <assistant>", is 6 tokens
+    assert (report.over_max_seq_len, report.prompt_over_max_seq_len) == (over, prompt_over)
