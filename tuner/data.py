@@ -172,9 +172,14 @@ def detect_format(
     """The format of `rows` (and the column mapping for "columns"), from the fields of the first rows."""
     fields = _field_names(rows)
     if not fields:
-        first = next((row for _, row in rows if not isinstance(row, RowError)), None)
-        shape = f"row 1 is {type_name(first)}" if first is not None else "no row could be read"
-        raise ValueError(f"{name}: expected rows that are objects with fields, but {shape}")
+        readable = [(number, row) for number, row in rows if not isinstance(row, RowError)]
+        if not readable:  # e.g. a .jsonl file with no valid JSON line
+            skipped = [SkippedRow(number, row.reason, row.kind) for number, row in rows]
+            raise ValueError(_all_invalid_message(name, None, skipped))
+        number, first = readable[0]
+        raise ValueError(
+            f"{name}: expected rows that are objects with fields, but row {number} is {type_name(first)}"
+        )
     if columns is not None:
         _check_columns_exist(rows, name, columns)
         return "columns", columns
@@ -211,11 +216,11 @@ def _check_columns_exist(rows: list[tuple[int, Any]], name: str, columns: dict) 
             )
 
 
-def _all_invalid_message(name: str, fmt: str, skipped: list[SkippedRow]) -> str:
+def _all_invalid_message(name: str, fmt: str | None, skipped: list[SkippedRow]) -> str:
     kind, count = Counter(s.kind for s in skipped).most_common(1)[0]
     first = next(s for s in skipped if s.kind == kind)
     return (
-        f"{name}: all {len(skipped)} rows are invalid as {fmt}; most common reason ({count} rows): "
+        f"{name}: all {len(skipped)} rows are invalid{f' as {fmt}' if fmt else ''}; most common reason ({count} rows): "
         f"{first.reason} (first at row {first.row}). Fix the file or choose the format/columns explicitly"
     )
 

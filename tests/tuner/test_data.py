@@ -295,6 +295,7 @@ def test_bad_jsonl_line_and_short_csv_record_are_skipped_not_fatal(tmp_path):
         ("blank.jsonl", b"  \n\n", r"blank\.jsonl is empty: it holds only whitespace"),
         ("none.json", "[]", r"none\.json holds no rows"),
         ("header.csv", "question,answer\n", r"header\.csv holds no rows"),
+        ("prose.jsonl", "Hello, this is not JSON\nnor this\n", r"prose\.jsonl: all 2 rows are invalid; most common reason \(2 rows\): line is not valid JSON"),
         ("prose.json", "Hello, this is not JSON", r"prose\.json is not valid JSON: Expecting value at line 1"),
         ("broken.json", '[{"instruction": "a",', r"broken\.json is not valid JSON: .* at line 1, column"),
         ("notes.txt", "question? answer.", r"notes\.txt: unknown file type '\.txt'"),
