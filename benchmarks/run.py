@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
-import platform
 import pkgutil
+import platform
 import subprocess
 import sys
 import time
@@ -63,7 +63,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"   {time.perf_counter() - t0:.0f} s", flush=True)
     text = (
         "# Benchmarks\n\nWritten by `make bench` (`python -m benchmarks.run`); every ratio below compares runs "
-        "measured side by side in the same invocation.\n\n" + machine_summary() + "\n" + "\n\n".join(sections) + "\n"
+        "measured side by side in the same invocation.\n\n"
+        + machine_summary()
+        + "\n"
+        + "\n\n".join(sections)
+        + "\n"
     )
     from common.atomic import atomic_write_text
 

@@ -26,7 +26,9 @@ class GenerationParams:
     """Decoding settings shared by every arm of a batch."""
 
     max_new_tokens: int = field(default=256, metadata={"help": "upper bound on generated tokens per arm"})
-    temperature: float = field(default=0.0, metadata={"help": "0 = greedy (deterministic); higher = more random"})
+    temperature: float = field(
+        default=0.0, metadata={"help": "0 = greedy (deterministic); higher = more random"}
+    )
     top_p: float = field(default=1.0, metadata={"help": "nucleus sampling mass (only when temperature > 0)"})
     repetition_penalty: float = field(default=1.0, metadata={"help": ">1 discourages repeating tokens"})
     seed: int | None = field(default=None, metadata={"help": "sampling seed (temperature > 0)"})
@@ -42,7 +44,10 @@ class GenerationParams:
             raise ValueError(f"repetition_penalty must be between 0.5 and 3, got {self.repetition_penalty!r}")
 
     def generate_kwargs(self) -> dict[str, Any]:
-        kwargs: dict[str, Any] = {"max_new_tokens": self.max_new_tokens, "repetition_penalty": self.repetition_penalty}
+        kwargs: dict[str, Any] = {
+            "max_new_tokens": self.max_new_tokens,
+            "repetition_penalty": self.repetition_penalty,
+        }
         if self.temperature > 0:
             kwargs.update(do_sample=True, temperature=self.temperature, top_p=self.top_p)
         else:
@@ -67,6 +72,7 @@ class ArmOutput:
     completion_tokens: int
     seconds: float
     finished: bool = True
+    token_ids: list[int] = field(default_factory=list)
 
 
 def chat_messages(prompt: str, system: str | None = None, history: list[dict] | None = None) -> list[dict]:
@@ -94,18 +100,22 @@ def attach_adapter(lm, adapter_dir: str | Path, name: str | None = None) -> str:
 
     adapter_dir = Path(adapter_dir)
     if not (adapter_dir / "adapter_config.json").is_file():
-        raise ValueError(f"{adapter_dir} is not a LoRA adapter folder (no adapter_config.json): train one first.")
+        raise ValueError(
+            f"{adapter_dir} is not a LoRA adapter folder (no adapter_config.json): train one first."
+        )
     name = name or adapter_dir.name
     if name == BASE:
         raise ValueError(f"adapter name {BASE!r} is reserved for the base model")
     if lm.adapters.get(name) == str(adapter_dir.resolve()):
         return name
     if name in lm.adapters:
-        lm.model.delete_adapter(name)
+        detach_adapter(lm, name)
     if isinstance(lm.model, PeftModel):
         lm.model.load_adapter(str(adapter_dir), adapter_name=name, is_trainable=False)
     else:
-        lm.model = PeftModel.from_pretrained(lm.model, str(adapter_dir), adapter_name=name, is_trainable=False)
+        lm.model = PeftModel.from_pretrained(
+            lm.model, str(adapter_dir), adapter_name=name, is_trainable=False
+        )
     lm.model.eval()
     lm.adapters[name] = str(adapter_dir.resolve())
     return name
@@ -113,9 +123,14 @@ def attach_adapter(lm, adapter_dir: str | Path, name: str | None = None) -> str:
 
 def detach_adapter(lm, name: str) -> None:
     """Remove an attached adapter (e.g. after its folder was deleted)."""
-    if name in lm.adapters:
-        lm.model.delete_adapter(name)
-        del lm.adapters[name]
+    if name not in lm.adapters:
+        return
+    del lm.adapters[name]
+    if not lm.adapters:
+        lm.model = lm.model.unload()  # back to the plain base model: no LoRA layers left behind
+        return
+    lm.model.delete_adapter(name)
+    lm.model.set_adapter(next(iter(lm.adapters)))
 
 
 # -- batched generation ---------------------------------------------------------------------------------------
@@ -157,13 +172,17 @@ def _adapter_kwargs(lm, requests: list[ArmRequest]) -> dict[str, Any]:
     names = [r.adapter or BASE for r in requests]
     for name in names:
         if name != BASE and name not in lm.adapters:
-            raise ValueError(f"adapter {name!r} is not attached: attach it (or pick another) before generating")
+            raise ValueError(
+                f"adapter {name!r} is not attached: attach it (or pick another) before generating"
+            )
     if not isinstance(lm.model, PeftModel):
         return {}
     return {"adapter_names": names}
 
 
-def stream_arms(lm, requests: list[ArmRequest], params: GenerationParams | None = None) -> Iterator[list[ArmOutput]]:
+def stream_arms(
+    lm, requests: list[ArmRequest], params: GenerationParams | None = None
+) -> Iterator[list[ArmOutput]]:
     """Generate every arm in one batch, yielding all arms' outputs so far after each decoding step.
 
     Each arm stops at its own end-of-turn token; the last yield has `finished=True` for every arm.
@@ -229,7 +248,7 @@ def _stop_ids(lm) -> set[int]:
 def _outputs(lm, tokens, prompt_lens, done, start) -> list[ArmOutput]:
     elapsed = time.perf_counter() - start
     return [
-        ArmOutput(lm.tokenizer.decode(t, skip_special_tokens=True).strip(), n, len(t), elapsed, d)
+        ArmOutput(lm.tokenizer.decode(t, skip_special_tokens=True).strip(), n, len(t), elapsed, d, list(t))
         for t, n, d in zip(tokens, prompt_lens, done, strict=True)
     ]
 
@@ -243,7 +262,12 @@ def generate_arms(lm, requests: list[ArmRequest], params: GenerationParams | Non
 
 
 def generate(
-    lm, prompt: str, *, system: str | None = None, adapter: str | None = None, params: GenerationParams | None = None
+    lm,
+    prompt: str,
+    *,
+    system: str | None = None,
+    adapter: str | None = None,
+    params: GenerationParams | None = None,
 ) -> str:
     """One answer to one prompt (a batch of one arm)."""
     return generate_arms(lm, [ArmRequest(chat_messages(prompt, system), adapter)], params)[0].text
@@ -254,7 +278,9 @@ def first_step_logits(lm, requests: list[ArmRequest]):
     import torch
 
     inputs, _ = _batch_inputs(lm, requests)
-    positions = (inputs["attention_mask"].cumsum(-1) - 1).clamp(min=0)  # left padding must not shift positions
+    positions = (inputs["attention_mask"].cumsum(-1) - 1).clamp(
+        min=0
+    )  # left padding must not shift positions
     with torch.inference_mode():
         out = lm.model(**inputs, position_ids=positions, **_adapter_kwargs(lm, requests))
     return out.logits[:, -1, :].float()

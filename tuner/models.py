@@ -104,11 +104,15 @@ def resolve(model_id: str | None = None) -> ResolvedModel:
     local = Path(model_id).expanduser()
     if local.is_dir():
         if not (local / "config.json").is_file():
-            raise ValueError(f"Model folder {local} has no config.json: point --model at a transformers model folder.")
+            raise ValueError(
+                f"Model folder {local} has no config.json: point --model at a transformers model folder."
+            )
         return ResolvedModel(model_id, "local", str(local.resolve()), detail="local folder")
     embedded = EMBEDDED.get(model_id)
     if embedded is not None and (gguf := embedded.gguf_path()) is not None:
-        return ResolvedModel(model_id, "embedded", str(gguf.parent), gguf=gguf, detail=f"pip package {embedded.package}")
+        return ResolvedModel(
+            model_id, "embedded", str(gguf.parent), gguf=gguf, detail=f"pip package {embedded.package}"
+        )
     if _in_hub_cache(model_id):
         return ResolvedModel(model_id, "cache", model_id, detail="Hugging Face cache")
     if hub_offline():
@@ -162,7 +166,9 @@ def convert_gguf(gguf: Path, folder: Path, progress: Progress | None = None) -> 
     loaded = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name)
     report(1, 3, "rebuilding the model from its config and state dict")
     config_dict = loaded.config.to_dict()
-    config_dict.pop("quantization_config", None)  # the GGUF marker would make transformers refuse bitsandbytes
+    config_dict.pop(
+        "quantization_config", None
+    )  # the GGUF marker would make transformers refuse bitsandbytes
     config = type(loaded.config).from_dict(config_dict)
     rebuilt = AutoModelForCausalLM.from_config(config)
     rebuilt.load_state_dict(loaded.state_dict(), strict=True)
@@ -236,7 +242,9 @@ class LoadedModel:
     adapters: dict[str, str] = field(default_factory=dict)  # adapter name -> directory
 
 
-def load_tokenizer(model_id: str | None = None, models_dir: Path | None = None, trust_remote_code: bool = False):
+def load_tokenizer(
+    model_id: str | None = None, models_dir: Path | None = None, trust_remote_code: bool = False
+):
     """The tokenizer (with its chat template) for a model id, converting the embedded model if needed."""
     from transformers import AutoTokenizer
 
@@ -277,7 +285,9 @@ def load_model(
 
     resolved = resolve(model_id)
     if four_bit and (problem := bitsandbytes_problem()):
-        raise ValueError(f"{problem}. Load without quantization instead: --no-4bit (or untick 4-bit in the app).")
+        raise ValueError(
+            f"{problem}. Load without quantization instead: --no-4bit (or untick 4-bit in the app)."
+        )
     folder = model_folder(resolved, models_dir or Workspace().models_dir, progress)
     kwargs: dict[str, Any] = {"trust_remote_code": trust_remote_code}
     if four_bit:
@@ -289,6 +299,8 @@ def load_model(
         model = AutoModelForCausalLM.from_pretrained(folder, **kwargs)
         tokenizer = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
     except OSError as e:
-        raise ValueError(f"Model {resolved.model_id!r} could not be loaded from {resolved.detail}: {e}") from e
+        raise ValueError(
+            f"Model {resolved.model_id!r} could not be loaded from {resolved.detail}: {e}"
+        ) from e
     model.eval()
     return LoadedModel(model, _with_pad_token(tokenizer), resolved, four_bit, folder)

@@ -1,0 +1,116 @@
+"""Command line for the model side: `python -m tuner {generate,models,validate,train,resume,export,fit} ...`.
+
+Examples:
+    python -m tuner models
+    python -m tuner generate "What is the capital of France?" --max-new-tokens 32
+    python -m tuner generate "Who are you?" --adapter workspace/runs/orbit
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+
+def tqdm_progress(desc: str):
+    """A progress callback `(done, total, message)` drawing one tqdm bar."""
+    bar = None
+
+    def update(done: int, total: int, message: str = "") -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=total, desc=desc, unit="step", file=sys.stderr)
+        bar.total = total
+        bar.n = done
+        bar.set_postfix_str(message[:60], refresh=True)
+        if done >= total:
+            bar.close()
+
+    return update
+
+
+def _workspace(args):
+    from common.workspace import Workspace
+
+    return Workspace(args.workspace) if args.workspace else Workspace()
+
+
+def cmd_models(args) -> int:
+    from tuner.models import DEFAULT_MODEL, list_models
+
+    print(f"{'model':45} {'source':9} where")
+    for m in list_models():
+        default = " (default)" if m.model_id == DEFAULT_MODEL else ""
+        print(f"{m.model_id + default:45} {m.source:9} {m.detail}: {m.gguf or m.path}")
+    return 0
+
+
+def cmd_generate(args) -> int:
+    from tuner.generate import GenerationParams, attach_adapter, generate
+    from tuner.models import load_model
+
+    params = GenerationParams(
+        max_new_tokens=args.max_new_tokens,
+        temperature=args.temperature,
+        top_p=args.top_p,
+        repetition_penalty=args.repetition_penalty,
+        seed=args.seed,
+    )
+    lm = load_model(
+        args.model,
+        four_bit=not args.no_4bit,
+        models_dir=_workspace(args).models_dir,
+        trust_remote_code=args.trust_remote_code,
+        progress=tqdm_progress("converting model"),
+    )
+    adapter = attach_adapter(lm, _adapter_dir(args.adapter), "adapter") if args.adapter else None
+    print(generate(lm, args.prompt, system=args.system, adapter=adapter, params=params))
+    return 0
+
+
+def _adapter_dir(path: str) -> Path:
+    """A run directory or an adapter folder: a run keeps its adapter in `adapter/`."""
+    path = Path(path)
+    return path / "adapter" if (path / "adapter" / "adapter_config.json").is_file() else path
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m tuner", description=__doc__.split("\n")[0])
+    parser.add_argument("--workspace", help="workspace directory (default ./workspace or $FTRAG_WORKSPACE)")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("models", help="list the models that can be resolved and where from")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("generate", help="answer one prompt")
+    p.add_argument("prompt")
+    p.add_argument("--model", help="hub id or local folder (default: the embedded SmolLM2-135M-Instruct)")
+    p.add_argument("--adapter", help="LoRA adapter folder or training run directory")
+    p.add_argument("--system", help="system prompt")
+    p.add_argument("--max-new-tokens", type=int, default=256)
+    p.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--repetition-penalty", type=float, default=1.0)
+    p.add_argument("--seed", type=int)
+    p.add_argument(
+        "--no-4bit", action="store_true", help="load in full precision (when bitsandbytes cannot run)"
+    )
+    p.add_argument("--trust-remote-code", action="store_true", help="allow the model repo's own code to run")
+    p.set_defaults(func=cmd_generate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except ValueError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
