@@ -71,6 +71,32 @@ def cmd_generate(args) -> int:
     return 0
 
 
+def cmd_validate(args) -> int:
+    from tuner.data import load_dataset, tool_roles_supported
+    from tuner.models import load_tokenizer
+    from tuner.validate import validate
+
+    tokenizer = load_tokenizer(args.model, _workspace(args).models_dir, args.trust_remote_code)
+    columns = _columns(args.columns)
+    dataset = load_dataset(args.data, args.format, columns, tool_roles=tool_roles_supported(tokenizer))
+    report = validate(dataset, tokenizer, args.max_seq_len, args.eval_fraction, args.seed)
+    print(report.to_json() if args.json else report.format_text())
+    return 0
+
+
+def _columns(pairs: list[str] | None) -> dict[str, str] | None:
+    """`--columns prompt=question response=answer` -> {"prompt": "question", "response": "answer"}."""
+    if not pairs:
+        return None
+    mapping = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key or not value:
+            raise ValueError(f"--columns takes ROLE=COLUMN pairs (e.g. prompt=question), got {pair!r}")
+        mapping[key.strip()] = value.strip()
+    return mapping
+
+
 def _adapter_dir(path: str) -> Path:
     """A run directory or an adapter folder: a run keeps its adapter in `adapter/`."""
     path = Path(path)
@@ -100,6 +126,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--trust-remote-code", action="store_true", help="allow the model repo's own code to run")
     p.set_defaults(func=cmd_generate)
+    p = sub.add_parser("validate", help="validation report of a dataset (before any training)")
+    p.add_argument("data", help="JSON, JSONL, CSV/TSV or Parquet file")
+    p.add_argument("--model", help="whose chat template measures token lengths (default: embedded model)")
+    p.add_argument(
+        "--format", default="auto", help="auto, alpaca, sharegpt, openai, prompt_completion, columns"
+    )
+    p.add_argument(
+        "--columns", nargs="+", metavar="ROLE=COLUMN", help="column mapping, e.g. prompt=q response=a"
+    )
+    p.add_argument("--max-seq-len", type=int, default=1024)
+    p.add_argument("--eval-fraction", type=float, default=0.1)
+    p.add_argument("--seed", type=int, default=42)
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--trust-remote-code", action="store_true")
+    p.set_defaults(func=cmd_validate)
     return parser
 
 
