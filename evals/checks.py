@@ -26,7 +26,7 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from common.atomic import atomic_write_text
 from evals.registry import ALIASES, CHECK_TYPES, Context, needs_of
@@ -55,6 +55,8 @@ class Check:
     name: str = ""
     description: str = ""
     _prepared: dict = field(default_factory=dict, init=False, repr=False, compare=False)
+    _needs: frozenset = field(default=frozenset(), init=False, repr=False, compare=False)
+    _scorer: Any = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.type in ALIASES:
@@ -75,16 +77,18 @@ class Check:
             )
         self.params = kind.validate(self.params)
         self._prepared = kind.prepare(self.params)
+        self._needs, self._scorer = needs_of(self.type, self.params), kind.score
         self.weight = float(self.weight)
         self.name = self.name or self.type
 
     @property
     def needs(self) -> frozenset[str]:
-        return needs_of(self.type, self.params)
+        """What the check needs besides the answer: "reference", "sources" and/or "embedder"."""
+        return self._needs
 
     def score(self, answer: str, context: Context) -> Score:
         """Score `answer`; the caller has made sure the context holds what `needs` lists."""
-        return CHECK_TYPES[self.type].score(self._prepared, answer, context)
+        return self._scorer(self._prepared, answer, context)
 
     def to_dict(self) -> dict:
         """The entry as a user would write it: non-default parameters only, `value` not used."""
@@ -100,8 +104,7 @@ class Check:
         return entry
 
 
-@dataclass(frozen=True)
-class CheckResult:
+class CheckResult(NamedTuple):
     """One check's result on one answer; skipped checks (missing reference/sources/embedder) carry weight 0."""
 
     name: str
@@ -113,7 +116,7 @@ class CheckResult:
     skipped: bool = False
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        return self._asdict()
 
 
 def parse_check(entry: Mapping[str, Any]) -> Check:
@@ -210,6 +213,8 @@ def merge_checks(global_checks: Sequence[Check], example_entries: Any, where: st
 
 
 def _missing(check: Check, context: Context) -> str | None:
+    if not check.needs:
+        return None
     for need in sorted(check.needs):
         value = getattr(context, need)
         if value is None or (need == "reference" and not value):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 _WORD = re.compile(r"\w+(?:[-'’]\w+)*")
 # A sentence ends at . ! ? followed by whitespace or the end, at 。！？ (no space in CJK), or at a blank line.
@@ -13,9 +14,8 @@ _ABBREVIATION = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Score:
-    """One scorer's verdict on one answer.
+class Score(NamedTuple):
+    """One scorer's verdict on one answer (a NamedTuple: immutable and cheap to make by the million).
 
     score: how well the answer meets the check, in [0, 1] (1 = fully).
     passed: whether it meets the check's threshold.
@@ -27,12 +27,14 @@ class Score:
     reason: str
 
     def to_dict(self) -> dict:
-        return {"score": self.score, "passed": self.passed, "reason": self.reason}
+        return self._asdict()
 
 
 def verdict(score: float, passed: bool, reason: str) -> Score:
     """A Score with `score` clamped to [0, 1] and rounded to 4 places (stable JSON, readable tables)."""
-    return Score(round(min(1.0, max(0.0, float(score))), 4), bool(passed), reason)
+    if score != 1.0 and score != 0.0:  # the common cases skip the arithmetic
+        score = round(min(1.0, max(0.0, float(score))), 4)
+    return Score(float(score), bool(passed), reason)
 
 
 def words(text: str) -> list[str]:
@@ -45,6 +47,11 @@ def sentences(text: str) -> list[str]:
 
     A period after a common abbreviation ("Dr.", "e.g.") or a single initial ("J. Smith") does not end one.
     """
+    return list(_sentences(text))
+
+
+@functools.lru_cache(maxsize=1024)  # several checks split the same answer; the cache spares the re-splitting
+def _sentences(text: str) -> tuple[str, ...]:
     pieces, start = [], 0
     for m in _SENTENCE_END.finditer(text):
         if m.group(0) == "." and _ABBREVIATION.search(text[max(0, m.end() - 9) : m.end()]):
@@ -52,7 +59,7 @@ def sentences(text: str) -> list[str]:
         pieces.append(text[start : m.end()])
         start = m.end()
     pieces.append(text[start:])
-    return [p.strip() for p in pieces if _WORD.search(p)]
+    return tuple(p.strip() for p in pieces if _WORD.search(p))
 
 
 def band_text(low: float | None, high: float | None) -> str:
@@ -75,5 +82,5 @@ def band_score(value: float, low: float | None, high: float | None) -> float:
 
 def shorten(text: str, limit: int = 40) -> str:
     """`text` on one line, cut to `limit` characters with an ellipsis, for reasons."""
-    flat = " ".join(text.split())
+    flat = " ".join(text[: 4 * limit].split())  # a long answer is cut before it is split
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"

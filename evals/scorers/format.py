@@ -11,6 +11,7 @@ model. Text matching (contains, starts/ends with, exact match) is case-insensiti
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from typing import Any, Literal
@@ -21,6 +22,7 @@ _FENCE = re.compile(r"^[ \t]*(```+|~~~+)[ \t]*([\w+#.-]*)[^\n]*\n(.*?)^[ \t]*\1[
 _FENCE_OPEN = re.compile(r"^[ \t]*(```+|~~~+)", re.M)
 _BULLET = re.compile(r"^[ \t]*[-*•+][ \t]+\S", re.M)
 _NUMBERED = re.compile(r"^[ \t]*\d{1,3}[.)][ \t]+\S", re.M)
+_JSON_START = re.compile(r"[{\[]")
 _DECODER = json.JSONDecoder()
 _MAX_JSON_STARTS = 8  # how many '{' / '[' positions contains-json tries before giving up
 
@@ -97,10 +99,9 @@ def find_json(text: str) -> tuple[Any, int] | None:
 
 
 def _first_json(text: str) -> tuple[Any, int] | None:
-    starts = [i for i, c in enumerate(text) if c in "{["][:_MAX_JSON_STARTS]
-    for i in starts:
+    for m in itertools.islice(_JSON_START.finditer(text), _MAX_JSON_STARTS):
         try:
-            return _DECODER.raw_decode(text, i)[0], i
+            return _DECODER.raw_decode(text, m.start())[0], m.start()
         except json.JSONDecodeError:
             continue
     return None
@@ -187,19 +188,35 @@ def _norm(text: str, case_sensitive: bool) -> str:
     return flat if case_sensitive else flat.casefold()
 
 
+def _norm_end(text: str, want: str, case_sensitive: bool, last: bool) -> str:
+    """The normalized head (or tail) of `text`, at least as long as `want` when the text allows.
+
+    Normalizing a slice gives a prefix (suffix) of the normalized whole, so long answers are not normalized
+    in full just to look at their first or last words.
+    """
+    size = 4 * len(want) + 64
+    if len(text) > size:
+        part = _norm(text[-size:] if last else text[:size], case_sensitive)
+        if len(part) > len(want):
+            return part
+    return _norm(text, case_sensitive)
+
+
 def starts_with(answer: str, prefix: str, case_sensitive: bool = False) -> Score:
     """The answer begins with `prefix` (leading whitespace ignored; runs of whitespace count as one space)."""
-    if _norm(answer, case_sensitive).startswith(_norm(prefix, case_sensitive)):
+    want = _norm(prefix, case_sensitive)
+    if _norm_end(answer.lstrip(), want, case_sensitive, last=False).startswith(want):
         return verdict(1.0, True, f"starts with {shorten(prefix, 30)!r}")
     return verdict(0.0, False, f"starts with {shorten(answer, 30)!r}, not {shorten(prefix, 30)!r}")
 
 
 def ends_with(answer: str, suffix: str, case_sensitive: bool = False) -> Score:
     """The answer ends with `suffix` (trailing whitespace ignored; runs of whitespace count as one space)."""
-    if _norm(answer, case_sensitive).endswith(_norm(suffix, case_sensitive)):
+    want = _norm(suffix, case_sensitive)
+    tail = _norm_end(answer.rstrip(), want, case_sensitive, last=True)
+    if tail.endswith(want):
         return verdict(1.0, True, f"ends with {shorten(suffix, 30)!r}")
-    tail = " ".join(answer.split())[-30:]
-    return verdict(0.0, False, f"ends with {tail!r}, not {shorten(suffix, 30)!r}")
+    return verdict(0.0, False, f"ends with {tail[-30:]!r}, not {shorten(suffix, 30)!r}")
 
 
 def exact_match(answer: str, expected: str, case_sensitive: bool = False) -> Score:
