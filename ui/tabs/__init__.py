@@ -1,0 +1,1 @@
+"""One module per tab, each exposing `build(services)` and its handlers as plain module-level functions."""
