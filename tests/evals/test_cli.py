@@ -80,3 +80,20 @@ def test_leaderboard_table_json_and_csv(tmp_path, capsys):
 def test_leaderboard_without_votes(tmp_path, capsys):
     assert main(["leaderboard", "--workspace", str(tmp_path / "empty")]) == 0
     assert "no votes yet" in capsys.readouterr().out
+
+
+def test_checks_infer_accepts_a_file_of_answers_only(tmp_path, capsys):
+    data = tmp_path / "answers.json"
+    data.write_text(
+        json.dumps([{"answer": f"Ahoy! Order {i} ships today. Fair winds, Tuna"} for i in range(6)])
+    )
+    assert main(["checks", "infer", str(data)]) == 0
+    out = capsys.readouterr().out
+    assert "prefix: Ahoy!" in out and "suffix: Fair winds, Tuna" in out
+
+
+def test_checks_infer_on_an_unusable_file_reports_the_loader_error(tmp_path, capsys):
+    data = tmp_path / "bad.json"
+    data.write_text(json.dumps([{"colour": "red"}, {"colour": "blue"}]))
+    assert main(["checks", "infer", str(data)]) == 2
+    assert "bad.json" in capsys.readouterr().err
