@@ -202,6 +202,7 @@ def summarize(meta: dict, records: Sequence[dict], forgetting: Sequence[dict] = 
         "status": meta.get("status", "partial"),
         "data": meta.get("data"),
         "data_note": meta.get("data_note", ""),
+        "checks_note": meta.get("checks_note", ""),
         "examples_done": len(examples),
         "examples_total": meta.get("examples_total"),
         "arms": meta["arms"],
