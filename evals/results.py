@@ -171,13 +171,13 @@ def win_rates(records: Sequence[dict], arms: Sequence[str]) -> dict[str, dict[st
     return table
 
 
-def forgetting_summary(records: Sequence[dict]) -> dict | None:
+def forgetting_summary(records: Sequence[dict], question_file: str | None = None) -> dict | None:
     """The forgetting report (evals.forgetting) of the answers in forgetting.jsonl, or None without any."""
-    from evals.forgetting import general_questions, score_forgetting
+    from evals.forgetting import GENERAL_SET, general_questions, score_forgetting
 
     if not records:
         return None
-    questions = general_questions()
+    questions = general_questions(question_file or GENERAL_SET)
     by_id = {q.id: i for i, q in enumerate(questions)}
     answers: dict[str, list[str]] = {}
     for r in records:
@@ -211,7 +211,7 @@ def summarize(meta: dict, records: Sequence[dict], forgetting: Sequence[dict] = 
         "generation": meta.get("generation", {}),
         "per_arm": {a: arm_aggregates(rs, check_names) for a, rs in by_arm.items()},
         "win_rates": win_rates(records, arms),
-        "forgetting": forgetting_summary(forgetting),
+        "forgetting": forgetting_summary(forgetting, meta.get("forgetting_set")),
         "error": meta.get("error"),
         "seconds": meta.get("seconds"),
     }

@@ -24,6 +24,7 @@ from typing import Any
 
 from common.atomic import atomic_write_json
 from evals import results as res
+from evals.batches import forgetting_arms, forgetting_batch, run_batch
 from evals.items import EvalItem, load_items, run_dir_adapter
 
 Progress = Callable[[int, int, str], None]
@@ -69,6 +70,9 @@ class EvalConfig:
     k: int = field(default=4, metadata=_help("retrieved chunks per question for the RAG arms"))
     forgetting: bool = field(
         default=True, metadata=_help("run the general-ability set on base and fine-tuned")
+    )
+    forgetting_set: str | None = field(
+        default=None, metadata=_help("general-ability JSONL (default: built-in)")
     )
     forgetting_max_new_tokens: int = field(default=32, metadata=_help("answer length for the general set"))
     embedder: str | None = field(
@@ -189,100 +193,6 @@ def _check_rows(checks) -> list[dict]:
     ]  # fmt: skip
 
 
-# -- one batch ------------------------------------------------------------------------------------------------
-
-
-def _stream(lm, requests, params) -> tuple[list, list[float]]:
-    """Final outputs of one mixed batch and, per row, seconds until that row's answer was finished."""
-    from tuner.generate import stream_arms
-
-    start = time.perf_counter()
-    finished_at: list[float | None] = [None] * len(requests)
-    outputs: list = []
-    for outputs in stream_arms(lm, requests, params):  # the last yield holds the answers
-        now = time.perf_counter() - start
-        for i, out in enumerate(outputs):
-            if out.finished and finished_at[i] is None:
-                finished_at[i] = now
-    return outputs, [t if t is not None else time.perf_counter() - start for t in finished_at]
-
-
-def _category_score(results, checks, category: str) -> float | None:
-    from evals.checks import weighted_score
-
-    return weighted_score([r for r, c in zip(results, checks, strict=True) if c["category"] == category])
-
-
-def _run_batch(arms, batch: list[EvalItem], params, checks, check_rows, embedder) -> list[dict]:
-    """Generate every arm of every example in `batch` in one call, score the answers, return the records."""
-    from evals.checks import score_batch, weighted_score
-
-    n = len(arms.arms)
-    prepared = [
-        arms.prepare(
-            it.question, system=it.system, histories=[it.history] * n, max_new_tokens=params.max_new_tokens
-        )
-        for it in batch
-    ]
-    requests = [r for p in prepared for r in p.requests]
-    outputs, seconds = _stream(arms.lm, requests, params)
-    rows = [
-        (it, p, arm, p.sources[j])
-        for it, p in zip(batch, prepared, strict=True)
-        for j, arm in enumerate(arms.arms)
-    ]
-    scored = score_batch(
-        [o.text for o in outputs],
-        checks,
-        [it.reference for it, *_ in rows],
-        [src if arm.rag else None for _, _, arm, src in rows],
-        embedder,
-    )
-    records = []
-    for (it, prep, arm, src), out, secs, results in zip(rows, outputs, seconds, scored, strict=True):
-        records.append({
-            "example": it.index, "row": it.row, "arm": arm.name, "kind": arm.kind,
-            "question": it.question, "reference": it.reference, "answer": out.text,
-            "scores": {r.name: {"score": round(r.score, 4), "passed": r.passed, "reason": r.reason,
-                                "skipped": r.skipped} for r in results},
-            "weighted": weighted_score(results),
-            "style": _category_score(results, check_rows, "style"),
-            "content": _category_score(results, check_rows, "content"),
-            "latency_s": round(secs + (prep.retrieval_seconds if arm.rag else 0.0), 4),
-            "prompt_tokens": out.prompt_tokens, "completion_tokens": out.completion_tokens,
-            "truncated": out.completion_tokens >= params.max_new_tokens,
-            "sources": [{"n": s["n"], "label": s["label"], "score": s["score"]} for s in src],
-        })  # fmt: skip
-    return records
-
-
-# -- forgetting -----------------------------------------------------------------------------------------------
-
-
-def _forgetting_arms(arms) -> list:
-    plain = [a for a in arms.arms if not a.rag]
-    return plain if any(a.kind == "ft" for a in plain) else []
-
-
-def _run_forgetting(arms, questions, params, out_dir: Path, step: _Stepper) -> None:
-    """The general-ability questions through the base and fine-tuned arms, appended to forgetting.jsonl."""
-    from tuner.generate import ArmRequest, chat_messages
-
-    plain = _forgetting_arms(arms)
-    per_batch = max(1, step.rows // len(plain))  # as many rows per batch as the main loop
-    for start in range(0, len(questions), per_batch):
-        batch = questions[start : start + per_batch]
-        requests = [ArmRequest(chat_messages(q.prompt), a.adapter) for q in batch for a in plain]
-        outputs, _ = _stream(arms.lm, requests, params)
-        pairs = [(q, a) for q in batch for a in plain]
-        res.append_jsonl(out_dir / res.FORGETTING_FILE, [
-            {"question_id": q.id, "arm": a.name, "kind": a.kind, "answer": o.text, "correct": q.is_correct(o.text)}
-            for (q, a), o in zip(pairs, outputs, strict=True)
-        ])  # fmt: skip
-        if not step(len(batch)):
-            return
-
-
 # -- the run --------------------------------------------------------------------------------------------------
 
 
@@ -298,6 +208,16 @@ class _Stepper:
         if self.progress:
             self.progress(self.done, self.total, message or f"{self.done}/{self.total} prompts")
         return not (self.cancel is not None and self.cancel.is_set())
+
+
+def _run_forgetting(arms, questions, params, out_dir: Path, step: _Stepper) -> None:
+    """The general-ability questions through the base and fine-tuned arms, appended to forgetting.jsonl."""
+    per_batch = max(1, step.rows // len(forgetting_arms(arms)))  # as many rows per batch as the main loop
+    for start in range(0, len(questions), per_batch):
+        batch = questions[start : start + per_batch]
+        res.append_jsonl(out_dir / res.FORGETTING_FILE, forgetting_batch(arms, batch, params))
+        if not step(len(batch), f"general question {start + len(batch)}/{len(questions)}"):
+            return
 
 
 def _record(workspace, run_id: str, folder: Path, arms: list[str], status: str, summary: dict | None) -> None:
@@ -387,14 +307,19 @@ def run_eval(
 
 
 def _execute(config, arms, items, checks, folder, run_id, workspace, progress, cancel, notes, embedder):
-    from evals.forgetting import general_questions
+    from evals.forgetting import GENERAL_SET, general_questions
 
     check_rows = _check_rows(checks)
-    questions = general_questions() if config.forgetting and _forgetting_arms(arms) else []
+    questions = (
+        general_questions(config.forgetting_set or GENERAL_SET)
+        if config.forgetting and forgetting_arms(arms)
+        else []
+    )
     meta = {
         "id": run_id, "status": "running", "data": config.data, **notes, "examples_total": len(items),
         "arms": [asdict(a) for a in arms.arms], "problems": arms.problems, "checks": check_rows,
-        "generation": asdict(config.generation()), "config": asdict(config), "started": time.time(),
+        "generation": asdict(config.generation()),
+        "forgetting_set": str(config.forgetting_set or GENERAL_SET), "config": asdict(config), "started": time.time(),
     }  # fmt: skip
     atomic_write_json(folder / res.RUN_FILE, meta)
     _record(workspace, run_id, folder, [a.name for a in arms.arms], "running", None)
@@ -426,7 +351,7 @@ def _generate_all(arms, items, checks, check_rows, config, folder, embedder, ste
     params = config.generation()
     for start in range(0, len(items), config.batch_examples):
         batch = items[start : start + config.batch_examples]
-        records = _run_batch(arms, batch, params, checks, check_rows, embedder)
+        records = run_batch(arms, batch, params, checks, check_rows, embedder)
         res.append_jsonl(folder / res.RESULTS_FILE, records)
         if not step(len(batch), f"example {start + len(batch)}/{len(items)}"):
             return False
