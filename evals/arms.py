@@ -84,11 +84,11 @@ class ArmSet:
     ) -> ArmSet:
         """Arms for `kinds`; a fine-tuned kind gives one arm per adapter (a run dir or adapter folder)."""
         arms, problems = [], []
-        attached = []
-        for path in adapters:
+        attached: list[str] = []
+        for path in dict.fromkeys(str(p) for p in adapters):  # the same folder twice is one arm
             folder = adapter_dir(path)
             try:
-                attached.append(attach_adapter(lm, folder, Path(path).name))
+                attached.append(attach_adapter(lm, folder, _unique_name(Path(path).name, attached)))
             except ValueError as e:
                 problems.append(f"adapter {path}: {e}")
         for kind in kinds:
@@ -148,6 +148,16 @@ class ArmSet:
                 sources.append([])
             requests.append(ArmRequest(messages, arm.adapter))
         return Prepared(requests, sources, seconds)
+
+
+def _unique_name(name: str, taken: list[str]) -> str:
+    """`name`, or `name-2`, `name-3`... when another folder of this comparison already uses it: two runs'
+    `checkpoint-100` folders must not share one adapter name (the second would replace the first)."""
+    unique, n = name, 1
+    while unique in taken:
+        n += 1
+        unique = f"{name}-{n}"
+    return unique
 
 
 def _source_dict(source) -> dict[str, Any]:
