@@ -35,6 +35,7 @@ def load_lora_model(config, models_dir: Path):
     if torch.cuda.is_available() and local_rank:
         model.to(f"cuda:{local_rank}")  # load_model places everything on GPU 0; DDP wants one GPU per process
     if config.four_bit:
+        keep_4bit_layers_differentiable(model)
         # casts norms to fp32 and makes inputs require grad, which checkpointing through frozen 4-bit layers needs
         model = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=config.gradient_checkpointing
@@ -50,6 +51,19 @@ def load_lora_model(config, models_dir: Path):
         task_type="CAUSAL_LM",
     )
     return get_peft_model(model, lora), lm
+
+
+def keep_4bit_layers_differentiable(model) -> None:
+    """Stop bitsandbytes from repacking 4-bit weights for its CPU inference kernel during evaluation.
+
+    On CPUs with AVX512-BF16, bitsandbytes converts a Linear4bit's weight to a packed layout the first time it runs
+    in eval mode and then keeps using a kernel that has no autograd: every later training step would silently drop
+    the gradient through the frozen layers (a warning "gemv_4bit: an autograd kernel was not registered"). Evaluation
+    runs between training steps, so the conversion is switched off for the modules being trained.
+    """
+    for module in model.modules():
+        if hasattr(module, "support_avx512bf16_for_cpu"):
+            module.support_avx512bf16_for_cpu = False
 
 
 def planned_steps(config, n_train: int) -> int:
