@@ -1,4 +1,4 @@
-"""Train tab handlers without a browser: knobs -> TrainConfig, start/cancel/resume as jobs, progress, runs list."""
+"""Train tab handlers (ui.training) without a browser: knobs -> TrainConfig, start/cancel/resume as jobs, progress, runs list."""
 
 import json
 import threading
@@ -9,7 +9,7 @@ import pytest
 
 from tuner.callbacks import ProgressEvent
 from tuner.train import TrainConfig
-from ui.tabs import train as tab
+from ui import training as tab
 
 IDENTITY_ROWS = 12
 
@@ -242,3 +242,30 @@ def test_start_cancel_and_resume_a_real_run(services, identity):
     curve = tab.loss_frame(tab.run_events(services, run_id))
     assert curve[curve.series == "train"].step.tolist() == [1, 2, 3]  # one value per step across the resume
     assert tab.runs(services)[0]["steps"] == "3/3"
+
+
+# -- will it fit? ---------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def gpu_8gb(monkeypatch):
+    monkeypatch.setattr("tuner.fit.detect_gpu", lambda: ("Fake GPU", 8 * 2**30))
+
+
+def test_presets_are_labelled_with_their_memory_and_verdict(services, gpu_8gb):
+    labels = dict((value, label) for label, value in tab.model_choices(services))
+    assert labels[services.model_id].endswith("GiB, fits)")
+    assert labels["mistralai/Mistral-7B-Instruct-v0.3"].endswith("GiB, too big)")
+
+
+def test_fit_follows_the_knobs(services, gpu_8gb):
+    model = "Qwen/Qwen2.5-1.5B-Instruct"
+    small = tab.fit_estimate(services, model, {"batch_size": 1, "max_seq_len": 256})
+    large = tab.fit_estimate(services, model, {"batch_size": 16, "max_seq_len": 4096})
+    assert small.total < large.total and small.fits and not large.fits
+    assert "❌" in tab.fit_text(services, model, {"batch_size": 16, "max_seq_len": 4096})
+    assert "gradient checkpointing" in tab.fit_text(services, model, {"batch_size": 16, "max_seq_len": 4096})
+
+
+def test_fit_of_an_unknown_offline_model_says_why(services):
+    assert "Cannot estimate for 'nobody/no-such-model'" in tab.fit_text(services, "nobody/no-such-model")
