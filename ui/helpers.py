@@ -119,3 +119,10 @@ def stage_uploads(files, folder: Path, suffixes: Sequence[str], max_mb: float) -
     if not staged:
         raise ValueError("no files uploaded: drop documents or a .zip on the upload box first")
     return staged
+
+
+def on_load(fn: Callable, inputs, outputs) -> None:
+    """Run `fn` when a page loads (e.g. to show a background job's progress again after a reload)."""
+    from gradio.context import Context
+
+    Context.root_block.load(fn, inputs, outputs, api_visibility="private")

@@ -28,7 +28,7 @@ from common.workspace import Workspace
 from tuner.models import DEFAULT_MODEL
 
 DATASET_SUFFIXES = (".json", ".jsonl", ".csv", ".tsv", ".parquet")
-META_SUFFIX = ".meta.json"
+META_FOLDER = ".meta"  # datasets/.meta/<name>.json: how each saved dataset is read
 NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
@@ -274,14 +274,17 @@ class Services:
 
     def dataset_options(self, name: str) -> dict:
         """How a saved dataset is read: {"fmt", "columns", "eval_fraction", "seed", "max_seq_len"}."""
-        meta = self.dataset_path(name).with_name(safe_name(name) + META_SUFFIX)
+        meta = self._meta_path(name)
         defaults = {"fmt": "auto", "columns": None, "eval_fraction": 0.1, "seed": 42, "max_seq_len": 1024}
         if not meta.is_file():
             return defaults
         return {**defaults, **json.loads(meta.read_text(encoding="utf-8"))}
 
     def save_dataset_options(self, name: str, options: dict) -> None:
-        atomic_write_json(self.dataset_path(name).with_name(safe_name(name) + META_SUFFIX), options)
+        atomic_write_json(self._meta_path(name), options)
+
+    def _meta_path(self, name: str) -> Path:
+        return self.dataset_path(name).parent / META_FOLDER / f"{safe_name(name)}.json"
 
     def load_dataset(self, name: str):
         """A saved dataset read with the format and column mapping chosen when it was uploaded."""
