@@ -34,7 +34,7 @@ class IndexConfig:
         },
     )
     hnsw_threshold: int = field(
-        default=100_000, metadata={"help": "With index_type auto, switch to HNSW from this many chunks."}
+        default=50_000, metadata={"help": "With index_type auto, switch to HNSW from this many chunks."}
     )
     hnsw_m: int = field(
         default=32, metadata={"help": "HNSW links per node (more: better recall, more memory)."}

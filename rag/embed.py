@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,6 +121,11 @@ class Embedder:
     def token_spans(self) -> TokenSpans:
         return hf_token_spans(self.model.tokenizer)
 
+    def encode_query(self, text: str) -> np.ndarray:
+        """One query's vector, computed on one CPU thread (see `_one_torch_thread`)."""
+        with _one_torch_thread():
+            return self.encode([text], batch_size=1)[0]
+
     def encode(
         self, texts: Sequence[str], batch_size: int = 64, progress: Progress | None = None
     ) -> np.ndarray:
@@ -145,3 +151,24 @@ class Embedder:
             if progress:
                 progress(min(start + step, total), total, "embedding chunks")
         return np.ascontiguousarray(np.vstack(parts))
+
+
+@contextmanager
+def _one_torch_thread() -> Iterator[None]:
+    """Run a tiny forward pass on one CPU thread.
+
+    A single short query gains nothing from a second thread, and on a busy shared machine the OpenMP worker
+    spin-waiting for a core made it 10-40x slower (BENCHMARKS.md, rag section). torch's thread count is
+    process-wide, so concurrent torch work may run on one thread for these few milliseconds.
+    """
+    import torch
+
+    previous = torch.get_num_threads()
+    if previous == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)

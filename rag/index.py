@@ -239,7 +239,7 @@ class KnowledgeBase:
             raise ValueError(f"min_score must be between -1 and 1 (cosine similarity), got {min_score!r}")
         if not 0.0 <= mmr_lambda <= 1.0:
             raise ValueError(f"mmr_lambda must be between 0 and 1, got {mmr_lambda!r}")
-        vector = self.embedder.encode([query], batch_size=1)[0]
+        vector = self.embedder.encode_query(query)
         bm25 = self._bm25_index() if hybrid else None
         return retrieve(query, vector, self._index, self._chunks, k, min_score, mmr, mmr_lambda, bm25)
 

@@ -10,6 +10,7 @@ hybrid search. `min_score` filters on the similarity in both modes.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -90,8 +91,26 @@ def dense_rows(index, query: np.ndarray, k: int) -> list[int]:
     """Rows of the `k` nearest vectors by inner product, best first."""
     if index.ntotal == 0:
         return []
-    _, rows = index.search(query.reshape(1, -1).astype(np.float32), min(k, index.ntotal))
+    with _one_omp_thread():
+        _, rows = index.search(query.reshape(1, -1).astype(np.float32), min(k, index.ntotal))
     return [int(r) for r in rows[0] if r >= 0]
+
+
+@contextmanager
+def _one_omp_thread():
+    """Run one query's search on one OpenMP thread (the setting is per calling thread).
+
+    On a small shared machine OpenMP workers spin-waiting for busy cores made a single flat query at 100k
+    chunks 2-3x slower than one thread doing it all (see BENCHMARKS.md, rag section).
+    """
+    import faiss
+
+    previous = faiss.omp_get_max_threads()
+    faiss.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        faiss.omp_set_num_threads(previous)
 
 
 def rrf(rankings: list[list[int]], k: int = RRF_K) -> dict[int, float]:
