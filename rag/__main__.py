@@ -145,7 +145,7 @@ def cmd_remove(args: argparse.Namespace) -> int:
 
 
 def cmd_stats(args: argparse.Namespace) -> int:
-    from rag.index import stats_at
+    from rag.store import stats_at
 
     stats, sources = stats_at(args.index)
     if args.json:

@@ -32,11 +32,12 @@ from rag.store import (
     all_vectors,
     build_faiss,
     choose_kind,
+    folder_stats,
     index_kind,
     is_index_dir,
     read_index_dir,
-    read_manifest,
     recall_at_k,
+    recover_interrupted_save,
     vectors_at,
     write_index_dir,
 )
@@ -76,32 +77,6 @@ class SourceInfo:
     hash: str
 
 
-def _stats(path: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    docs = manifest["documents"].values()
-    config = manifest["config"]
-    return {
-        "path": str(path),
-        "embedder": manifest["embedder"],
-        "dimension": manifest["dimension"],
-        "index": manifest["index"]["kind"],
-        "recall_at_10": manifest["index"].get("recall_at_10"),
-        "sources": len(manifest["documents"]),
-        "documents": sum(d["documents"] for d in docs),
-        "chunks": manifest["chunks"],
-        "chunk_size": config["chunk_size"],
-        "overlap": config["overlap"],
-        "bytes_on_disk": sum(f.stat().st_size for f in Path(path).iterdir() if f.is_file()),
-        "updated": manifest["updated"],
-    }
-
-
-def stats_at(path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    """Stats and per-source rows of the index at `path`, read from its manifest alone (no embedder needed)."""
-    manifest = read_manifest(Path(path))
-    sources = [{"source": s, **d} for s, d in sorted(manifest["documents"].items())]
-    return _stats(Path(path), manifest), sources
-
-
 class KnowledgeBase:
     """Chunks of documents, their vectors in FAISS (row i = chunk i) and a manifest, kept in one folder.
 
@@ -138,6 +113,7 @@ class KnowledgeBase:
     ) -> KnowledgeBase:
         """A new, empty knowledge base saved at `path`. Raises ValueError if one is already there."""
         path, config = Path(path), config or IndexConfig()
+        recover_interrupted_save(path)
         if is_index_dir(path):
             raise ValueError(f"{path} already holds a knowledge base; load it, or choose another folder")
         if path.exists() and any(path.iterdir()):
@@ -191,6 +167,7 @@ class KnowledgeBase:
         workspace: Workspace | None = None,
     ) -> KnowledgeBase:
         """Load the knowledge base at `path`, or create it. A `config` unlike the stored one is a ValueError."""
+        recover_interrupted_save(Path(path))
         if not is_index_dir(Path(path)):
             return cls.create(path, embedder, config, workspace)
         kb = cls.load(path, embedder, workspace)
@@ -214,7 +191,7 @@ class KnowledgeBase:
 
     def stats(self) -> dict[str, Any]:
         """Counts and settings: sources (files), documents, chunks, index kind (and HNSW recall), size on disk."""
-        return _stats(self.path, self._manifest)
+        return folder_stats(self.path, self._manifest)
 
     # -- searching -------------------------------------------------------------------------------------
     def search(

@@ -12,6 +12,7 @@ Nothing is pickled. A save builds a complete new folder beside the old one and s
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,48 @@ _CHUNK_FIELDS = ("source", "text", "start", "end", "tokens", "hash", "page", "he
 
 def is_index_dir(path: Path) -> bool:
     return (Path(path) / MANIFEST).is_file()
+
+
+def recover_interrupted_save(path: Path) -> None:
+    """Put back the previous index if a save died between moving it aside and moving the new one in.
+
+    `atomic_dir` swaps folders with two renames; in the instant between them only `.<name>.old` exists.
+    """
+    path = Path(path)
+    old = path.with_name(f".{path.name}.old")
+    if is_index_dir(path) or not is_index_dir(old):
+        return
+    if path.is_dir() and not any(path.iterdir()):
+        path.rmdir()
+    if not path.exists():
+        os.replace(old, path)
+
+
+def folder_stats(path: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """Counts and settings of an index folder, from its manifest, plus its size on disk."""
+    docs = manifest["documents"].values()
+    config = manifest["config"]
+    return {
+        "path": str(path),
+        "embedder": manifest["embedder"],
+        "dimension": manifest["dimension"],
+        "index": manifest["index"]["kind"],
+        "recall_at_10": manifest["index"].get("recall_at_10"),
+        "sources": len(manifest["documents"]),
+        "documents": sum(d["documents"] for d in docs),
+        "chunks": manifest["chunks"],
+        "chunk_size": config["chunk_size"],
+        "overlap": config["overlap"],
+        "bytes_on_disk": sum(f.stat().st_size for f in Path(path).iterdir() if f.is_file()),
+        "updated": manifest["updated"],
+    }
+
+
+def stats_at(path: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Stats and per-source rows of the index at `path`, read from its manifest alone (no embedder needed)."""
+    manifest = read_manifest(Path(path))
+    sources = [{"source": s, **d} for s, d in sorted(manifest["documents"].items())]
+    return folder_stats(Path(path), manifest), sources
 
 
 # -- FAISS -----------------------------------------------------------------------------------------------

@@ -171,6 +171,14 @@ def test_crash_while_saving_leaves_the_previous_index(kb, embedder, docs_dir, mo
     assert kb.add_paths([docs_dir / "new.txt"]).added == ["new.txt"]
 
 
+def test_crash_between_the_two_renames_of_a_save_is_recovered(kb, embedder):
+    before = _hits(kb, "castling rules", k=3)
+    kb.path.rename(kb.path.with_name(f".{kb.path.name}.old"))  # what a crash mid-swap leaves behind
+    assert KnowledgeBase.open(kb.path, embedder).stats()["sources"] == 3
+    assert _hits(KnowledgeBase.load(kb.path, embedder), "castling rules", k=3) == before
+    assert not kb.path.with_name(f".{kb.path.name}.old").exists()
+
+
 def test_crash_while_embedding_leaves_the_previous_index(kb, embedder, docs_dir):
     class Exploding:
         tokenizer = embedder.model.tokenizer
