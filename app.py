@@ -56,12 +56,15 @@ def make_services(args: argparse.Namespace):
     return Services(workspace, args.model, args.four_bit, args.stakeholder, args.max_upload_mb)
 
 
-def launch(args: argparse.Namespace, prevent_thread_lock: bool = False):
-    """Build and launch the app; returns the Blocks (with `prevent_thread_lock`, the server runs in the background)."""
+def launch(args: argparse.Namespace, services=None, prevent_thread_lock: bool = False):
+    """Build and launch the app (for `services`, or ones made from `args`); returns the Blocks.
+
+    With `prevent_thread_lock` the server runs in the background (tests, benchmarks); `demo.close()` stops it.
+    """
     from ui import CSS, THEME, build_app
 
     auth = parse_auth(args.auth)
-    services = make_services(args)
+    services = services or make_services(args)
     demo = build_app(services).queue(default_concurrency_limit=args.concurrency)
     demo.launch(
         server_name=args.host,
@@ -73,7 +76,7 @@ def launch(args: argparse.Namespace, prevent_thread_lock: bool = False):
         prevent_thread_lock=prevent_thread_lock,
         theme=THEME,
         css=CSS,
-        footer_links=["api"] if not args.stakeholder else [],
+        footer_links=[] if services.stakeholder else ["api"],
         quiet=True,
     )
     return demo

@@ -37,6 +37,8 @@ def test_every_arm_answers_in_its_own_column(services):
         assert chat.visible is True
         user, answer = chat.value[-2:]
         assert text(user) == "Where is the Eiffel Tower?" and text(answer).strip()
+    result = steps[-1][8]
+    assert [r["arm"] for r in result] == labels and all(r["finished"] and r["answer"] for r in result)
     assert len(steps) > 2  # streamed: partial answers came before the final one
     assert conv["names"] == labels and all(len(h) == 2 for h in conv["histories"])
 

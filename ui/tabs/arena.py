@@ -135,9 +135,11 @@ def build(services: Services) -> None:
     )
     comparison = gr.State(None)
     with gr.Row():
-        adapter = gr.Dropdown([], label="Adapter", info="for the fine-tuned arms")
-        index = gr.Dropdown([], label="Knowledge base", info="for the RAG arms")
-        dataset = gr.Dropdown([], label="Eval set", info="draw questions from its held-out split")
+        adapter = gr.Dropdown([], label="Adapter", info="for the fine-tuned arms", allow_custom_value=True)
+        index = gr.Dropdown([], label="Knowledge base", info="for the RAG arms", allow_custom_value=True)
+        dataset = gr.Dropdown(
+            [], label="Eval set", info="draw questions from its held-out split", allow_custom_value=True
+        )
         max_new = gr.Slider(8, 1024, 256, step=8, label="Max new tokens")
     with gr.Row():
         prompt = gr.Textbox(label="Question", scale=5, lines=2, placeholder="Ask a question, or draw one")

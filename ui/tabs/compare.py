@@ -141,18 +141,35 @@ def compare(
                 names=step.names, histories=histories, sources=step.sources, scores=[[] for _ in step.names]
             )
         chats, boxes = _slots(conv, prompt, step.outputs, checks, score=n % SCORE_EVERY == 0)
-        yield *chats, *boxes, conv
+        yield *chats, *boxes, answers(conv, step.outputs), conv
     chats, boxes = _slots(conv, prompt, step.outputs, checks, score=True)
     for history, out in zip(conv["histories"], step.outputs, strict=True):
         history += [{"role": "user", "content": prompt}, {"role": "assistant", "content": out.text}]
-    yield *chats, *boxes, conv
+    yield *chats, *boxes, answers(conv, step.outputs), conv
+
+
+def answers(conv: dict, outputs) -> list[dict]:
+    """Plain data per arm for API clients: its name, answer so far, weighted score, check results and sources."""
+    return [
+        {
+            "arm": name,
+            "answer": out.text,
+            "finished": out.finished,
+            "score": weighted_score(scores),
+            "checks": [r.to_dict() for r in scores],
+            "sources": sources,
+        }
+        for name, out, scores, sources in zip(
+            conv["names"], outputs, conv["scores"], conv["sources"], strict=True
+        )
+    ]
 
 
 def clear(conv: dict | None):
     """Start a new conversation (the arms stay chosen)."""
     conv = new_conversation()
     chats, boxes = _slots(conv, "", None, [], score=False)
-    return *chats, *boxes, conv
+    return *chats, *boxes, [], conv
 
 
 def export(conv: dict | None, system: str) -> list[str]:
@@ -226,9 +243,11 @@ def build(services: Services) -> None:
                     [],
                     label="Adapter",
                     info="a finished training run",
-                    allow_custom_value=not services.stakeholder,
+                    allow_custom_value=True,  # checked by the handler (registry runs only in stakeholder mode)
                 )
-                index = gr.Dropdown([], label="Knowledge base", info="for the RAG arms")
+                index = gr.Dropdown(
+                    [], label="Knowledge base", info="for the RAG arms", allow_custom_value=True
+                )
                 refresh = gr.Button("Refresh lists", size="sm", scale=0)
             notes = gr.Markdown(elem_classes="help")
         with gr.Column(scale=2):
@@ -243,7 +262,11 @@ def build(services: Services) -> None:
     with gr.Accordion("Checks (score badges)", open=False):
         with gr.Row():
             dataset = gr.Dropdown(
-                [], label="Dataset", info="infer the style profile from its answers", scale=2
+                [],
+                label="Dataset",
+                info="infer the style profile from its answers",
+                scale=2,
+                allow_custom_value=True,
             )
             infer = gr.Button("Infer checks", scale=1)
         checks = gr.Code(language="yaml", label="Active checks (YAML, editable)", lines=6)
@@ -263,7 +286,8 @@ def build(services: Services) -> None:
         files = gr.File(label="Downloads", file_count="multiple", interactive=False)
 
     inputs = [prompt, kinds, adapter, index, system, max_new, temperature, top_p, rep, checks, conv]
-    outputs = [*chats, *boxes, conv]
+    result = gr.JSON(visible=False)  # the same answers as plain data, for API clients
+    outputs = [*chats, *boxes, result, conv]
     generate = services.on_gpu(bind(compare, services))
     ask.click(generate, inputs, outputs, api_name="compare", concurrency_id="generate", concurrency_limit=1)
     prompt.submit(

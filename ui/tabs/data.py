@@ -195,10 +195,18 @@ def build(services: Services) -> None:
                     list(FORMATS), value="auto", label="Format", info="auto detects it from the fields"
                 )
                 prompt_col = gr.Dropdown(
-                    [NONE], value=NONE, label="Prompt column", info="for two-column data"
+                    [NONE],
+                    value=NONE,
+                    label="Prompt column",
+                    info="for two-column data",
+                    allow_custom_value=True,
                 )
-                response_col = gr.Dropdown([NONE], value=NONE, label="Response column")
-                system_col = gr.Dropdown([NONE], value=NONE, label="System column", info="optional")
+                response_col = gr.Dropdown(
+                    [NONE], value=NONE, label="Response column", allow_custom_value=True
+                )
+                system_col = gr.Dropdown(
+                    [NONE], value=NONE, label="System column", info="optional", allow_custom_value=True
+                )
             with gr.Row():
                 max_seq_len = gr.Number(
                     1024,

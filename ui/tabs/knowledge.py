@@ -137,6 +137,7 @@ def build(services: Services) -> None:
                 value=names[0] if names else None,
                 label="Knowledge base",
                 info="the index uploads go to and queries read",
+                allow_custom_value=True,
             )
             with gr.Accordion("New knowledge base", open=not names):
                 new_name = gr.Textbox(label="Name", placeholder="e.g. product-manuals")
@@ -163,7 +164,7 @@ def build(services: Services) -> None:
         with gr.Column(scale=2):
             docs = gr.Dataframe(headers=DOC_COLUMNS, label="Documents", interactive=False, max_height=320)
             with gr.Row():
-                source = gr.Dropdown([], label="Document to remove", scale=3)
+                source = gr.Dropdown([], label="Document to remove", scale=3, allow_custom_value=True)
                 remove = gr.Button("Remove", variant="stop", scale=1)
         with gr.Column(scale=3):
             query = gr.Textbox(label="Test query", placeholder="Ask something the documents answer")
