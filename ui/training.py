@@ -218,7 +218,7 @@ def status(job: Job | None) -> dict[str, Any]:
         "error": job.error,
         "warnings": [e.message for e in _events(job, "warning")],
         "run_id": getattr(result, "run_id", None),
-        "run_dir": str(result.run_dir) if result is not None else None,
+        "run_dir": str(result.run_dir) if hasattr(result, "run_dir") else None,
     }
 
 
@@ -320,3 +320,39 @@ def runs_frame(services: Services) -> pd.DataFrame:
 
 def run_choices(services: Services) -> list[str]:
     return [r["run"] for r in runs(services)]
+
+
+# -- export ---------------------------------------------------------------------------------------------------
+
+
+def _adapter_run(services: Services, run_id: str) -> dict:
+    """The registry row of a run that holds a trained adapter (finished, or cancelled with its last step)."""
+    if not run_id:
+        raise ValueError("choose a run in the runs list")
+    run = services.workspace.run(run_id)
+    if run is None:
+        raise ValueError(f"no training run {run_id!r} in this workspace: pick one from the runs list")
+    if not (Path(run["path"]) / "adapter_model.safetensors").is_file():
+        raise ValueError(f"run {run_id} has no adapter yet ({run['status']}): let it finish, or resume it")
+    return run
+
+
+def adapter_zip(services: Services, run_id: str) -> str:
+    """The run's adapter, tokenizer and run files as a zip to download (`tuner.export.zip_adapter`)."""
+    run = _adapter_run(services, run_id)
+    from tuner.export import zip_adapter
+    from ui.downloads import downloadable
+
+    return downloadable(zip_adapter(Path(run["path"])), f"adapter-{run_id}.zip")
+
+
+def merge_run(services: Services, run_id: str) -> str:
+    """Merge the run's adapter into its (dequantized) base and save a plain model folder; says where."""
+    run = _adapter_run(services, run_id)
+    from tuner.export import merge_adapter
+
+    folder = merge_adapter(Path(run["path"]), models_dir=services.workspace.models_dir)
+    return (
+        f"Merged model of run {run_id} saved to `{folder}`: it loads with "
+        "`AutoModelForCausalLM.from_pretrained(folder)`, without PEFT or bitsandbytes."
+    )

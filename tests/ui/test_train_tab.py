@@ -269,3 +269,31 @@ def test_fit_follows_the_knobs(services, gpu_8gb):
 
 def test_fit_of_an_unknown_offline_model_says_why(services):
     assert "Cannot estimate for 'nobody/no-such-model'" in tab.fit_text(services, "nobody/no-such-model")
+
+
+# -- export and the page --------------------------------------------------------------------------------------
+
+
+def test_a_run_without_an_adapter_cannot_be_exported(services):
+    services.workspace.record_run("early", services.workspace.runs_dir / "early", "failed")
+    for handler in (tab.adapter_zip, tab.merge_run):
+        with pytest.raises(ValueError, match="run early has no adapter yet"):
+            handler(services, "early")
+        with pytest.raises(ValueError, match="choose a run"):
+            handler(services, "")
+
+
+def test_a_reloaded_page_finds_the_running_training_and_polls_it(services):
+    from ui.tabs.train import refresh
+
+    job, release = blocking_job(services)
+    job.event(event("step", 1, train_loss=2.5))
+    job.progress(1, 10, "")
+    try:
+        html, frame, _, _, _, timer = refresh(services, None, None)  # no job id in a new page
+        assert "fake-model on other.json" in html and timer.constructor_args["active"] is True
+        assert frame["loss"].tolist() == [2.5]
+    finally:
+        release.set()
+    wait_for(lambda: not job.running, 10)
+    assert refresh(services, job.id, None)[-1].constructor_args["active"] is False  # finished: stop polling

@@ -6,7 +6,7 @@ job while it runs, and a page load polls once, so a reload shows a running train
 
 API (gradio_client): /train_start(model, dataset, settings) -> job, /train_status(job_id) -> progress,
 /train_cancel() -> message, /train_resume(run_id) -> job, /train_runs() -> runs, /train_fit(model, settings) ->
-memory estimate.
+memory estimate, /train_download(run_id) -> adapter zip, /train_merge(run_id) -> where the merged model is.
 """
 
 from typing import Any
@@ -23,10 +23,12 @@ from ui.training import (
     FROM_DATASET,
     MAIN_KNOBS,
     RUN_COLUMNS,
+    adapter_zip,
     cancel_training,
     fit_estimate,
     fit_text,
     loss_frame,
+    merge_run,
     model_choices,
     progress_html,
     resume_training,
@@ -114,9 +116,17 @@ def build(services: Services) -> None:
         )
         with gr.Column(scale=1):
             run = gr.Dropdown(
-                run_choices(services), value=None, label="Run", info="shows its loss curve; resume it below"
+                run_choices(services),
+                value=None,
+                label="Run",
+                info="shows its loss curve; resume, download or merge it below",
+                allow_custom_value=True,
             )
             resume = gr.Button("Resume run")
+            download = gr.Button("Download adapter (.zip)")
+            merge = gr.Button("Merge into a full model")
+    adapter_file = gr.File(label="Adapter", interactive=False)
+    merged = gr.Markdown()
 
     _wire_start(services, start, model, dataset, knobs, job_id, timer, progress)
     _wire_fit(services, model, knobs, fit)
@@ -141,6 +151,9 @@ def build(services: Services) -> None:
         [job_id, timer, progress],
         api_visibility="private",
     )
+    download.click(user_errors(lambda run_id: adapter_zip(services, run_id)), run, adapter_file,
+                   api_name="train_download")  # fmt: skip
+    merge.click(user_errors(lambda run_id: merge_run(services, run_id)), run, merged, api_name="train_merge")
     _api(services)
 
 
