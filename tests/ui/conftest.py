@@ -80,3 +80,28 @@ def adapter_run() -> str:
 def kb_name() -> str:
     """The name of the small knowledge base (tower.txt, river.md)."""
     return KB_NAME
+
+
+@pytest.fixture(scope="session")
+def serve():
+    """Launch the app for given services (and app.py flags) on 127.0.0.1 at a free port: -> (demo, url)."""
+    import socket
+
+    import app
+
+    def launch(services, *flags: str):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        args = app.parse_args(["--host", "127.0.0.1", "--port", str(port), "--max-upload-mb", "1", *flags])
+        return app.launch(args, services, prevent_thread_lock=True), f"http://127.0.0.1:{port}/"
+
+    return launch
+
+
+@pytest.fixture(scope="session")
+def server(services, serve):
+    """The full app on the session services, served over HTTP for gradio_client tests."""
+    demo, url = serve(services)
+    yield url
+    demo.close()

@@ -6,7 +6,6 @@ Each server is launched in-process on 127.0.0.1 at a free port and shares the se
 from __future__ import annotations
 
 import json
-import socket
 import urllib.error
 import urllib.request
 from dataclasses import replace
@@ -14,7 +13,6 @@ from dataclasses import replace
 import pytest
 from gradio_client import Client
 
-import app
 from evals.arms import KIND_LABELS
 
 CHECKS = "- type: word-count\n  max_words: 300\n"
@@ -27,27 +25,8 @@ CHANGING_PREFIXES = (
 )  # endpoints that change the workspace
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def serve(services, *flags: str):
-    args = app.parse_args(["--host", "127.0.0.1", "--port", str(free_port()), "--max-upload-mb", "1", *flags])
-    demo = app.launch(args, services, prevent_thread_lock=True)
-    return demo, f"http://127.0.0.1:{args.port}/"
-
-
 @pytest.fixture(scope="session")
-def server(services):
-    demo, url = serve(services)
-    yield url
-    demo.close()
-
-
-@pytest.fixture(scope="session")
-def stakeholder_server(services):
+def stakeholder_server(services, serve):
     demo, url = serve(replace(services, stakeholder=True), "--stakeholder")
     yield url
     demo.close()
@@ -137,7 +116,7 @@ def test_stakeholder_mode_exposes_no_upload_training_or_delete_endpoint(stakehol
     assert not [n for n in every if n.startswith(("train", "dataset", "index"))]
 
 
-def test_auth_rejects_a_wrong_password(services):
+def test_auth_rejects_a_wrong_password(services, serve):
     demo, url = serve(services, "--auth", "alice:s3cret")
     try:
         with pytest.raises(Exception):  # noqa: B017 - gradio_client raises a plain exception on a failed login
