@@ -130,3 +130,22 @@ def test_votes_csv_downloads_over_the_api(client):
     with open(path, encoding="utf-8", newline="") as f:
         header = next(csv.reader(f))
     assert header[:3] == ["comparison_id", "created", "voter"] and header[-1] == "winner_arm"
+
+
+def test_the_trained_adapter_downloads_as_a_zip_and_merges(client, trained):
+    import zipfile
+
+    run_id = trained["finished"]["run_id"]
+    path = client.predict(run_id, api_name="/train_download")
+    assert Path(path).name == f"adapter-{run_id}.zip"
+    with zipfile.ZipFile(path) as zf:
+        assert {"adapter_config.json", "adapter_model.safetensors"} <= set(zf.namelist())
+    message = client.predict(run_id, api_name="/train_merge")
+    folder = Path(message.split("`")[1])
+    assert (folder / "config.json").is_file() and list(folder.glob("*.safetensors"))
+    assert not (folder / "adapter_config.json").exists()  # a plain model, not an adapter
+
+
+def test_exporting_an_unknown_run_says_so(client):
+    with pytest.raises(Exception, match="no training run 'nope'"):
+        client.predict("nope", api_name="/train_download")
