@@ -107,7 +107,12 @@ def _synthetic(kb, count: int, seed: int = 0):
     tracemalloc.start()
     chunks = [
         Chunk(
-            f"doc{i // 40}.txt", source[p].text + " ", 0, len(source[p].text), source[p].tokens, f"{i:032x}"
+            f"doc{i // 40}.txt",
+            f"{i}: {source[p].text}",
+            0,
+            len(source[p].text),
+            source[p].tokens,
+            f"{i:032x}",
         )
         for i, p in enumerate(picks.tolist())
     ]

@@ -46,11 +46,24 @@ def test_min_score_drops_weak_hits(kb):
     assert kb.search("castling", k=5, min_score=1.0) == []
 
 
-def test_mmr_search_keeps_the_best_hit_and_changes_the_rest(kb, docs_dir):
-    plain = kb.search("dough", k=3)
-    diverse = kb.search("dough", k=3, mmr=True, mmr_lambda=0.3)
-    assert diverse[0].text == plain[0].text
-    assert len({h.text for h in diverse}) == 3
+def test_mmr_search_trades_near_duplicates_for_a_different_relevant_chunk(tmp_path, embedder, small_config):
+    folder = tmp_path / "baking"
+    folder.mkdir()
+    texts = {
+        "knead1.txt": "Knead the bread dough for ten minutes until it is smooth and elastic.",
+        "knead2.txt": "Knead the bread dough for ten minutes until it becomes smooth and elastic.",
+        "knead3.txt": "Knead your bread dough ten minutes, until smooth and elastic.",
+        "bake.txt": "Bake the bread at 220 degrees for thirty minutes until the crust is brown.",
+        "chess.txt": "Castling moves the king two squares towards a rook.",
+    }
+    for name, text in texts.items():
+        (folder / name).write_text(text)
+    kb = KnowledgeBase.create(tmp_path / "kb", embedder, small_config)
+    kb.add_paths([folder])
+    plain = [h.source for h in kb.search("how long to knead bread dough", k=3)]
+    diverse = [h.source for h in kb.search("how long to knead bread dough", k=3, mmr=True, mmr_lambda=0.3)]
+    assert sorted(plain) == ["baking/knead1.txt", "baking/knead2.txt", "baking/knead3.txt"]
+    assert diverse[0] == plain[0] and "baking/bake.txt" in diverse
 
 
 def test_hybrid_search_finds_an_exact_code_word(tmp_path, embedder, small_config):
