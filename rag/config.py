@@ -44,9 +44,15 @@ class IndexConfig:
     batch_size: int = field(default=64, metadata={"help": "Chunks per embedder batch."})
 
     def __post_init__(self) -> None:
-        for name in ("chunk_size", "hnsw_threshold", "hnsw_m", "hnsw_ef_construction", "hnsw_ef_search"):
+        for name in (
+            "chunk_size",
+            "hnsw_threshold",
+            "hnsw_m",
+            "hnsw_ef_construction",
+            "hnsw_ef_search",
+            "batch_size",
+        ):
             _positive_int(name, getattr(self, name))
-        _positive_int("batch_size", self.batch_size)
         if isinstance(self.overlap, bool) or not isinstance(self.overlap, int) or self.overlap < 0:
             raise ValueError(f"overlap must be a non-negative integer, got {self.overlap!r}")
         if self.overlap >= self.chunk_size:
