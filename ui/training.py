@@ -64,8 +64,9 @@ def _busy_message(services: Services) -> str:
     return f"{name} is training{where}: wait for it to finish or cancel it before starting another"
 
 
-def _start(services: Services, name: str, run) -> Job:
-    """Start `run(progress, cancel)` as the one training job; its events feed the progress bar and the plot."""
+def _start(services: Services, name: str, fn, *args) -> Job:
+    """Start `fn(*args, workspace=, progress=, cancel=)` (train or resume) as the one training job; its progress
+    events feed the progress bar and the plot."""
 
     def work(job: Job):
         def report(event) -> None:
@@ -73,7 +74,7 @@ def _start(services: Services, name: str, run) -> Job:
             job.progress(event.step, event.total_steps, event.summary())
 
         job.message = "loading the model"
-        return run(report, job.cancel_event)
+        return fn(*args, workspace=services.workspace, progress=report, cancel=job.cancel_event)
 
     try:
         return services.jobs.start("train", name, work)
@@ -92,10 +93,7 @@ def start_training(services: Services, model: str, dataset: str, settings: dict 
     config = build_config(services, model, dataset, settings)
     resolve(config.model)  # an unknown or offline model fails here, not minutes later in the job
     name = f"{Path(config.model).name} on {dataset}"
-    return _start(
-        services, name, lambda report, cancel: train(config, workspace=services.workspace, progress=report,
-                                                     cancel=cancel)
-    )  # fmt: skip
+    return _start(services, name, train, config)
 
 
 def resume_training(services: Services, run_id: str) -> Job:
@@ -109,17 +107,14 @@ def resume_training(services: Services, run_id: str) -> Job:
         raise ValueError(f"no training run {run_id!r} in this workspace: pick one from the runs list")
     if run["status"] == "finished":
         raise ValueError(f"run {run_id} already finished: start a new run to train more")
-    if _owned_by_job(services, run):
+    if run["status"] == "running" and _owned_by_job(services, run):
         raise ValueError(f"run {run_id} is training right now")
     if last_checkpoint(Path(run["path"])) is None:
         raise ValueError(
             f"run {run_id} has no checkpoint to resume from (it stopped too early): start it again"
         )
     name = f"{run_id} (resumed)"
-    return _start(
-        services, name, lambda report, cancel: resume(run["path"], workspace=services.workspace,
-                                                      progress=report, cancel=cancel)
-    )  # fmt: skip
+    return _start(services, name, resume, run["path"])
 
 
 def cancel_training(services: Services) -> str:
