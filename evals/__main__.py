@@ -164,6 +164,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         data=args.data, arms=args.arms, adapters=args.adapter, index=args.index, checks=args.checks,
         out_dir=args.out, data_format=args.format, system=args.system, max_new_tokens=args.max_new_tokens,
         temperature=args.temperature, limit=args.limit, batch_examples=args.batch, k=args.k,
+        group_by_context=args.group_by_context,
         forgetting=not args.no_forgetting, embedder=args.embedder, overwrite=args.overwrite,
     )  # fmt: skip
     ws = Workspace(args.workspace) if args.workspace else Workspace()
@@ -211,6 +212,9 @@ def _add_run_parser(sub) -> None:
     run.add_argument(
         "--batch", type=int, default=4, help="examples per batch, each with every arm (default 4)"
     )
+    run.add_argument(
+        "--group-by-context", action="store_true", help="RAG arms in their own call per batch (faster on CPU)"
+    )
     run.add_argument("--k", type=int, default=4, help="retrieved chunks per question (default 4)")
     run.add_argument("--no-forgetting", action="store_true", help="skip the general-ability check")
     run.add_argument("--embedder", help="embedder id (default: the embedded all-MiniLM-L6-v2)")
@@ -221,7 +225,7 @@ def _add_run_parser(sub) -> None:
     run.set_defaults(func=cmd_run)
     report = sub.add_parser("report", help="rebuild summary, CSV and report of a finished or partial run")
     report.add_argument("dir", help="eval run folder")
-    report.add_argument("--workspace", help="workspace whose blind votes the report shows")
+    report.add_argument("--workspace", help="workspace whose blind votes to show (default: the run's own)")
     report.set_defaults(func=cmd_report)
 
 

@@ -34,8 +34,28 @@ def category_score(results, checks, category: str) -> float | None:
     return weighted_score([r for r, c in zip(results, checks, strict=True) if c["category"] == category])
 
 
-def run_batch(arms, batch: list[EvalItem], params, checks, check_rows, embedder) -> list[dict]:
-    """Generate every arm of every example in `batch` in one call, score the answers, return the records."""
+def _generate_rows(arms, requests, params, by_context: bool) -> tuple[list, list[float]]:
+    """All rows in one call, or (by_context) one call for the arms without retrieval and one for the RAG arms,
+    so short prompts are not padded to the length of prompts that carry sources."""
+    if not by_context:
+        return generate_batch(arms.lm, requests, params)
+    rag = [arms.arms[i % len(arms.arms)].rag for i in range(len(requests))]
+    outputs: list = [None] * len(requests)
+    seconds: list[float] = [0.0] * len(requests)
+    for flag in (False, True):
+        rows = [i for i, r in enumerate(rag) if r == flag]
+        if rows:
+            outs, secs = generate_batch(arms.lm, [requests[i] for i in rows], params)
+            for i, out, sec in zip(rows, outs, secs, strict=True):
+                outputs[i], seconds[i] = out, sec
+    return outputs, seconds
+
+
+def run_batch(
+    arms, batch: list[EvalItem], params, checks, check_rows, embedder, by_context: bool = False
+) -> list[dict]:
+    """Generate every arm of every example in `batch` in one call (two with `by_context`), score the answers,
+    and return the records."""
     from evals.checks import score_batch, weighted_score
 
     n = len(arms.arms)
@@ -46,7 +66,7 @@ def run_batch(arms, batch: list[EvalItem], params, checks, check_rows, embedder)
         for it in batch
     ]
     requests = [r for p in prepared for r in p.requests]
-    outputs, seconds = generate_batch(arms.lm, requests, params)
+    outputs, seconds = _generate_rows(arms, requests, params, by_context)
     rows = [
         (it, p, arm, p.sources[j])
         for it, p in zip(batch, prepared, strict=True)

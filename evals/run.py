@@ -14,7 +14,6 @@ general-ability set (`evals.forgetting`) on the base and fine-tuned arms the sam
 from __future__ import annotations
 
 import json
-import shutil
 import time
 import uuid
 from collections.abc import Callable
@@ -67,6 +66,10 @@ class EvalConfig:
     seed: int = field(default=0, metadata=_help("sampling seed when temperature > 0"))
     limit: int | None = field(default=None, metadata=_help("evaluate only the first N examples"))
     batch_examples: int = field(default=4, metadata=_help("examples per batch (each with every arm)"))
+    group_by_context: bool = field(
+        default=False,
+        metadata=_help("two calls per batch, RAG arms apart: less padding (faster on CPU); off = one call"),
+    )
     k: int = field(default=4, metadata=_help("retrieved chunks per question for the RAG arms"))
     forgetting: bool = field(
         default=True, metadata=_help("run the general-ability set on base and fine-tuned")
@@ -93,6 +96,9 @@ class EvalConfig:
             _positive_int(name, getattr(self, name))
         if self.limit is not None:
             _positive_int("limit", self.limit)
+        for name in ("group_by_context", "forgetting", "report", "overwrite"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
         self.generation()  # GenerationParams names a bad temperature or token count
 
     def generation(self, max_new_tokens: int | None = None):
@@ -132,7 +138,6 @@ def _output_folder(config: EvalConfig, workspace, run_id: str) -> Path:
             raise ValueError(f"{folder} already holds an eval run: choose another --out, or pass --overwrite")
         for name in (res.RUN_FILE, *OUTPUT_FILES):
             (folder / name).unlink(missing_ok=True)
-        shutil.rmtree(folder / "charts", ignore_errors=True)
     folder.mkdir(parents=True, exist_ok=True)
     return folder
 
@@ -155,24 +160,29 @@ def _arm_set(config: EvalConfig, lm, kb, kb_problem: str | None, adapters: list[
     from evals.arms import KIND_LABELS, ArmSet
 
     kinds = config.arms.split(",")
-    if kb is None and kb_problem:
-        dropped = [k for k in kinds if k in ("rag", "ft+rag")]
-        kinds = [k for k in kinds if k not in dropped]
-    arms = ArmSet.build(lm, kinds, adapters, kb, k=config.k)
-    if kb is None and kb_problem:
-        arms.problems += [f"arm {KIND_LABELS[k]}: {kb_problem}" for k in dropped]
+    unusable = [k for k in kinds if k in ("rag", "ft+rag")] if kb is None and kb_problem else []
+    arms = ArmSet.build(lm, [k for k in kinds if k not in unusable], adapters, kb, k=config.k)
+    arms.problems += [f"arm {KIND_LABELS[k]}: {kb_problem}" for k in unusable]
     if not arms.arms:
         raise ValueError("no arm can run: " + "; ".join(arms.problems))
     return arms
 
 
-def _checks(config: EvalConfig, items: list[EvalItem], embedder) -> tuple[list, str]:
-    """The check set file, or the style profile inferred from the references plus reference checks."""
-    from evals.checks import Check, load_checks
+def _needs_embedder(config: EvalConfig, file_checks: list | None) -> bool:
+    """RAG arms search with it; the default checks and any similarity check score with it."""
+    rag = any(k in ("rag", "ft+rag") for k in config.arms.split(","))
+    return rag or file_checks is None or any("embedder" in c.needs for c in file_checks)
+
+
+def _checks(
+    file_checks: list | None, source: str | None, items: list[EvalItem], embedder
+) -> tuple[list, str]:
+    """The check set file's checks, or the style profile inferred from the references plus reference checks."""
+    from evals.checks import Check
     from evals.profile import infer_checks
 
-    if config.checks:
-        return load_checks(config.checks), f"check set {config.checks}"
+    if file_checks is not None:
+        return file_checks, f"check set {source}"
     references = [it.reference for it in items if it.reference]
     try:
         checks = infer_checks(references)
@@ -244,12 +254,18 @@ def _record(workspace, run_id: str, folder: Path, arms: list[str], status: str, 
 def finish_run(
     folder: str | Path, meta: dict | None = None, write_report: bool = True, workspace=None
 ) -> dict:
-    """Write results.csv, summary.json (with the recommendation) and the report from the run folder's files."""
+    """Write results.csv, summary.json (with the recommendation) and the report from the run folder's files.
+
+    The report's vote leaderboard comes from `workspace`, else from the workspace the run was recorded in.
+    """
+    from common.workspace import Workspace
     from evals.decision import recommend
 
     folder = Path(folder)
     stored, records, forgetting = res.read_run(folder)
     meta = meta or stored
+    if workspace is None and meta.get("workspace") and Path(meta["workspace"]).is_dir():
+        workspace = Workspace(meta["workspace"])
     summary = res.summarize(meta, records, forgetting)
     summary["recommendation"] = recommend(summary)
     res.write_csv(folder / res.CSV_FILE, records, [c["name"] for c in meta["checks"]])
@@ -284,21 +300,26 @@ def run_eval(
     Raises:
         ValueError: unreadable or empty eval set, bad check set, no arm that can run, out_dir already used.
     """
+    from evals.checks import load_checks
+
     items, data_note = load_items(config.data, config.data_format, config.limit, config.system)
-    run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
-    folder = _output_folder(config, workspace, run_id)
-    if embedder is None:
+    file_checks = load_checks(config.checks) if config.checks else None
+    if embedder is None and _needs_embedder(config, file_checks):
         from rag import Embedder
 
         embedder = Embedder.load(config.embedder)
+    checks, checks_note = _checks(file_checks, config.checks, items, embedder)
+    run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    folder = _output_folder(config, workspace, run_id)
     kb, kb_problem = _knowledge_base(config, kb, embedder)
     adapters = list(config.adapters) or run_dir_adapter(config.data, config.arms)
     before = set(lm.adapters)
     try:
         arms = _arm_set(config, lm, kb, kb_problem, adapters)
-        checks, checks_note = _checks(config, items, embedder)
-        return _execute(config, arms, items, checks, folder, run_id, workspace, progress, cancel,
-                        notes={"data_note": data_note, "checks_note": checks_note}, embedder=embedder)  # fmt: skip
+        notes = {"data_note": data_note, "checks_note": checks_note}
+        return _execute(
+            config, arms, items, checks, folder, run_id, workspace, progress, cancel, notes, embedder
+        )
     finally:
         from tuner.generate import detach_adapter
 
@@ -320,6 +341,7 @@ def _execute(config, arms, items, checks, folder, run_id, workspace, progress, c
         "arms": [asdict(a) for a in arms.arms], "problems": arms.problems, "checks": check_rows,
         "generation": asdict(config.generation()),
         "forgetting_set": str(config.forgetting_set or GENERAL_SET), "config": asdict(config), "started": time.time(),
+        "workspace": str(workspace.root) if workspace is not None else None,
     }  # fmt: skip
     atomic_write_json(folder / res.RUN_FILE, meta)
     _record(workspace, run_id, folder, [a.name for a in arms.arms], "running", None)
@@ -332,13 +354,11 @@ def _execute(config, arms, items, checks, folder, run_id, workspace, progress, c
                 arms, questions, config.generation(config.forgetting_max_new_tokens), folder, step
             )
         status = "cancelled" if cancel is not None and cancel.is_set() else "finished"
-    except BaseException as e:
+    except BaseException as e:  # Ctrl-C too: mark the run failed, keep what finished, then re-raise
         meta.update(
             status="failed", error=f"{type(e).__name__}: {e}", seconds=round(time.perf_counter() - start, 2)
         )
-        atomic_write_json(folder / res.RUN_FILE, meta)
-        summary = finish_run(folder, meta, write_report=False)
-        _record(workspace, run_id, folder, [a.name for a in arms.arms], "failed", summary)
+        _save_failure(folder, meta, workspace, [a.name for a in arms.arms])
         raise
     meta.update(status=status, seconds=round(time.perf_counter() - start, 2))
     atomic_write_json(folder / res.RUN_FILE, meta)
@@ -347,11 +367,21 @@ def _execute(config, arms, items, checks, folder, run_id, workspace, progress, c
     return EvalResult(run_id, folder, status, summary, list(arms.problems))
 
 
+def _save_failure(folder: Path, meta: dict, workspace, arm_names: list[str]) -> None:
+    """run.json, summary.json and the registry row of a failed run; a failure here must not hide the first."""
+    atomic_write_json(folder / res.RUN_FILE, meta)
+    try:
+        summary = finish_run(folder, meta, write_report=False)
+    except Exception:  # the run's own error is re-raised by the caller; `python -m evals report` can retry
+        summary = None
+    _record(workspace, meta["id"], folder, arm_names, "failed", summary)
+
+
 def _generate_all(arms, items, checks, check_rows, config, folder, embedder, step) -> bool:
     params = config.generation()
     for start in range(0, len(items), config.batch_examples):
         batch = items[start : start + config.batch_examples]
-        records = run_batch(arms, batch, params, checks, check_rows, embedder)
+        records = run_batch(arms, batch, params, checks, check_rows, embedder, config.group_by_context)
         res.append_jsonl(folder / res.RESULTS_FILE, records)
         if not step(len(batch), f"example {start + len(batch)}/{len(items)}"):
             return False

@@ -226,6 +226,30 @@ def test_cancel_stops_after_the_batch_in_flight(lm, files, embedder, tmp_path):
     assert (tmp_path / "report.html").is_file()
 
 
+def test_group_by_context_gives_rag_arms_their_own_call(
+    lm, files, index_dir, embedder, tmp_path, monkeypatch
+):
+    import tuner.generate
+
+    real, sizes = tuner.generate.stream_arms, []
+
+    def spy(lm_, requests, params=None):
+        sizes.append(len(requests))
+        return real(lm_, requests, params)
+
+    monkeypatch.setattr(tuner.generate, "stream_arms", spy)
+    config = EvalConfig(
+        data=str(files.data), arms="base,rag", index=str(index_dir), out_dir=str(tmp_path), limit=2, max_new_tokens=4,
+        group_by_context=True,
+    )  # fmt: skip
+    result = run_eval(config, lm=lm, embedder=embedder)
+    assert sizes == [2, 2]  # 2 examples: base rows in one call, base+RAG rows in the other
+    records = [json.loads(line) for line in (tmp_path / "results.jsonl").read_text().splitlines()]
+    assert [(r["example"], r["kind"]) for r in records] == [(0, "base"), (0, "rag"), (1, "base"), (1, "rag")]
+    assert all(r["prompt_tokens"] > 60 for r in records if r["kind"] == "rag")
+    assert result.summary["per_arm"]["base+RAG"]["answers"] == 2
+
+
 def test_cli_run_shows_the_recommendation(lm, files, index_dir, embedder, tmp_path, monkeypatch, capsys):
     import rag
     import tuner.models
@@ -255,6 +279,7 @@ def test_cli_run_shows_the_recommendation(lm, files, index_dir, embedder, tmp_pa
         ({"temperature": 9.0}, "temperature must be between 0 and 5, got 9.0"),
         ({"adapters": "run1"}, "adapters must be a list"),
         ({"data": " "}, "data must be a dataset file"),
+        ({"group_by_context": "yes"}, "group_by_context must be true or false, got 'yes'"),
     ],
 )
 def test_bad_config_names_the_field(kwargs, message):
