@@ -94,9 +94,9 @@ class Job:
 
 
 class Jobs:
-    """Background jobs in threads. `exclusive` kinds (training) run one at a time."""
+    """Background jobs in threads. `exclusive` kinds (training, eval runs) run one at a time."""
 
-    def __init__(self, exclusive: tuple[str, ...] = ("train",)) -> None:
+    def __init__(self, exclusive: tuple[str, ...] = ("train", "eval")) -> None:
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
         self.exclusive = exclusive
