@@ -194,6 +194,7 @@ def start_eval(
                             progress=progress, cancel=job.cancel_event)  # fmt: skip
 
     label = dict((v, k) for k, v in eval_sets(services)).get(data, data)
+    # "eval" is an exclusive job kind: a second start racing past the check above gets a JobConflict (ValueError)
     return services.jobs.start("eval", f"eval of {', '.join(arms)} on {label}", work)
 
 
