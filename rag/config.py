@@ -40,7 +40,9 @@ class IndexConfig:
         default=32, metadata={"help": "HNSW links per node (more: better recall, more memory)."}
     )
     hnsw_ef_construction: int = field(default=80, metadata={"help": "HNSW build-time search width."})
-    hnsw_ef_search: int = field(default=64, metadata={"help": "HNSW query-time search width."})
+    hnsw_ef_search: int = field(
+        default=128, metadata={"help": "HNSW query-time search width (more: better recall, slower)."}
+    )
     batch_size: int = field(default=64, metadata={"help": "Chunks per embedder batch."})
 
     def __post_init__(self) -> None:
