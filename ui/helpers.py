@@ -126,3 +126,8 @@ def on_load(fn: Callable, inputs, outputs) -> None:
     from gradio.context import Context
 
     Context.root_block.load(fn, inputs, outputs, api_visibility="private")
+
+
+def refresh_on_focus(dropdown, choices: Callable[[], list]) -> None:
+    """Fill a picker's choices afresh each time it is opened (runs, indexes or datasets made since page load)."""
+    dropdown.focus(lambda: gr.Dropdown(choices=choices()), None, dropdown, api_visibility="private")

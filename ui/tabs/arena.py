@@ -16,7 +16,7 @@ import pandas as pd
 from evals.votes import WINNERS, create_comparison, leaderboard, record_vote
 from tuner.generate import GenerationParams
 from ui.arms import Choice, adapter_choices, stream_choice
-from ui.helpers import NO_DATASET, SESSION_EXPIRED, bind, on_load
+from ui.helpers import NO_DATASET, SESSION_EXPIRED, bind, on_load, refresh_on_focus
 from ui.services import Services
 
 BOARD_COLUMNS = ["arm", "elo", "elo_low", "elo_high", "votes", "wins", "losses", "ties", "both_bad"]
@@ -177,4 +177,7 @@ def build(services: Services) -> None:
             api_visibility="private",
         )
     timer.tick(bind(board, services), None, table, api_visibility="private")
+    refresh_on_focus(adapter, lambda: adapter_choices(services))
+    refresh_on_focus(index, services.index_names)
+    refresh_on_focus(dataset, services.dataset_names)
     on_load(bind(refresh_choices, services), None, [adapter, index, dataset, table])

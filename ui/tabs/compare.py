@@ -20,7 +20,7 @@ from evals.checks import CheckResult, checks_to_yaml, parse_checks, run_checks, 
 from evals.profile import infer_checks
 from tuner.generate import GenerationParams
 from ui.arms import KIND_CHOICES, Choice, adapter_choices, stream_choice
-from ui.helpers import NO_ADAPTER, NO_DATASET, NO_INDEX, bind, on_load, user_errors
+from ui.helpers import NO_ADAPTER, NO_DATASET, NO_INDEX, bind, on_load, refresh_on_focus, user_errors
 from ui.services import Services
 
 MAX_ARMS = 4
@@ -59,6 +59,14 @@ def infer_from_dataset(services: Services, dataset: str) -> str:
     examples = services.load_dataset(dataset).examples
     answers = [next((m["content"] for m in ex.messages if m["role"] == "assistant"), "") for ex in examples]
     return checks_to_yaml(infer_checks(answers))
+
+
+def infer_quietly(services: Services, dataset: str):
+    """On a dataset change: its inferred checks, or the current ones kept when nothing can be inferred."""
+    try:
+        return infer_from_dataset(services, dataset) if dataset else gr.skip()
+    except ValueError:
+        return gr.skip()
 
 
 def badges_html(results: list[CheckResult], sources: list[dict] | None) -> str:
@@ -296,6 +304,10 @@ def build(services: Services) -> None:
     new.click(clear, conv, outputs, api_name="compare_clear")
     export_btn.click(user_errors(export), [conv, system], files, api_name="compare_export")
     infer.click(bind(infer_from_dataset, services), dataset, checks, api_name="checks_infer")
+    dataset.change(bind(infer_quietly, services), dataset, checks, api_visibility="private")
     lists = [adapter, index, dataset, notes]
     refresh.click(bind(refresh_choices, services), None, lists, api_visibility="private")
+    refresh_on_focus(adapter, lambda: adapter_choices(services))
+    refresh_on_focus(index, services.index_names)
+    refresh_on_focus(dataset, services.dataset_names)
     on_load(bind(refresh_choices, services), None, lists)

@@ -16,7 +16,7 @@ import pandas as pd
 from rag import IndexConfig, ReadOptions
 from rag.config import INDEX_TYPES
 from rag.readers import SUPPORTED_SUFFIXES
-from ui.helpers import NO_INDEX, bind, on_load, stage_uploads
+from ui.helpers import NO_INDEX, bind, on_load, refresh_on_focus, stage_uploads
 from ui.services import Job, Services, safe_name
 
 UPLOAD_SUFFIXES = (*SUPPORTED_SUFFIXES, ".zip")
@@ -195,3 +195,4 @@ def build(services: Services) -> None:
     search.click(bind(test_query, services), [index, query, k, hybrid], hits, api_name="index_query")
     query.submit(bind(test_query, services), [index, query, k, hybrid], hits, api_visibility="private")
     on_load(status_fn, index, status_outputs)
+    refresh_on_focus(index, services.index_names)
