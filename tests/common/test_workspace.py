@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from common.atomic import atomic_dir, atomic_write_json, atomic_write_text
+from common.atomic import atomic_dir, atomic_write_json, atomic_write_text, recover_dir
 from common.workspace import ENV_VAR, Workspace, default_root
 
 
@@ -71,3 +71,16 @@ def test_atomic_dir_keeps_old_folder_when_the_build_fails(tmp_path):
     with atomic_dir(target) as tmp:
         (tmp / "v").write_text("3")
     assert (target / "v").read_text() == "3" and sorted(os.listdir(tmp_path)) == ["index"]
+
+
+def test_a_swap_that_died_between_renames_is_recovered(tmp_path):
+    target = tmp_path / "index"
+    with atomic_dir(target) as tmp:
+        (tmp / "v").write_text("1")
+    os.replace(target, tmp_path / ".index.old")  # the crash: old moved aside, new not yet in place
+    recover_dir(target)
+    assert (target / "v").read_text() == "1"
+    os.replace(target, tmp_path / ".index.old")
+    with atomic_dir(target) as tmp:
+        (tmp / "v").write_text("2")
+    assert (target / "v").read_text() == "2" and sorted(os.listdir(tmp_path)) == ["index"]
