@@ -72,6 +72,7 @@ def _first_token_seconds(services, kinds: list[str]) -> float:
 def time_to_first_token(services) -> dict[str, float]:
     setups = {
         "1 arm (base)": ["base"],
+        "2 arms (base, fine-tuned)": ["base", "ft"],
         "1 arm (fine-tuned+RAG)": ["ft+rag"],
         "4 arms": ["base", "ft", "rag", "ft+rag"],
     }
