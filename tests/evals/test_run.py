@@ -361,3 +361,12 @@ def test_training_run_without_saved_split_recomputes_it(tmp_path, files):
 def test_limit_and_default_system_prompt(files):
     items, _ = load_items(files.data, limit=2, system="Answer in one sentence.")
     assert len(items) == 2 and all(it.system == "Answer in one sentence." for it in items)
+
+
+def test_training_run_folder_is_the_default_adapter_for_fine_tuned_arms(tmp_path):
+    from evals.items import run_dir_adapter
+
+    assert run_dir_adapter(tmp_path, "base,ft") == []  # no adapter saved yet
+    (tmp_path / "adapter_config.json").write_text("{}")
+    assert run_dir_adapter(tmp_path, "base,ft") == [str(tmp_path)]
+    assert run_dir_adapter(tmp_path, "base,rag") == []  # no fine-tuned arm asked for
