@@ -520,7 +520,9 @@ def build_parser(parser=None):
 
 
 def config_from_args(args) -> TrainConfig:
-    values = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if hasattr(args, f.name)}
+    values = {
+        f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name, None) is not None
+    }
     if args.columns:
         try:
             values["columns"] = json.loads(args.columns)
