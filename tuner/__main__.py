@@ -9,10 +9,15 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
 from tqdm import tqdm
+
+from tuner.models import DEFAULT_MODEL
+
+WORKSPACE_HELP = "workspace directory (default ./workspace or $FTRAG_WORKSPACE)"
 
 
 def tqdm_progress(desc: str):
@@ -35,7 +40,7 @@ def tqdm_progress(desc: str):
 def _workspace(args):
     from common.workspace import Workspace
 
-    return Workspace(args.workspace) if args.workspace else Workspace()
+    return Workspace(args.workspace) if getattr(args, "workspace", None) else Workspace()
 
 
 def cmd_models(args) -> int:
@@ -84,6 +89,69 @@ def cmd_validate(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from tuner.train import config_from_args, train
+    from tuner.train import tqdm_progress as train_progress
+
+    config = config_from_args(args)
+    result = train(config, workspace=_workspace(args), progress=train_progress() if _rank() == 0 else None)
+    if _rank() == 0:
+        print(
+            f"{result.status}: step {result.global_step}/{result.total_steps}, run directory {result.run_dir}"
+        )
+    return 0
+
+
+def cmd_resume(args) -> int:
+    from tuner.train import resume
+    from tuner.train import tqdm_progress as train_progress
+
+    result = resume(args.run_dir, workspace=_workspace(args), progress=train_progress())
+    print(f"{result.status}: step {result.global_step}/{result.total_steps}, run directory {result.run_dir}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    import os
+
+    from tuner.export import export
+
+    token = args.token or os.environ.get("HF_TOKEN")
+    written = export(
+        args.run_dir,
+        merge=args.merge,
+        zip=args.zip,
+        push=args.push,
+        token=token,
+        models_dir=_workspace(args).models_dir,
+    )
+    for kind, where in written.items():
+        print(f"{kind}: {where}")
+    return 0
+
+
+def cmd_fit(args) -> int:
+    from tuner.fit import estimate_memory
+
+    estimate = estimate_memory(
+        args.model,
+        batch_size=args.batch_size,
+        max_seq_len=args.max_seq_len,
+        lora_r=args.lora_r,
+        gradient_checkpointing=args.gradient_checkpointing,
+        four_bit=not args.no_4bit,
+        models_dir=_workspace(args).models_dir,
+    )
+    print(json.dumps(estimate.to_dict(), indent=2) if args.json else estimate.format_text())
+    return 0
+
+
+def _rank() -> int:
+    import os
+
+    return int(os.environ.get("RANK", "0"))
+
+
 def _columns(pairs: list[str] | None) -> dict[str, str] | None:
     """`--columns prompt=question response=answer` -> {"prompt": "question", "response": "answer"}."""
     if not pairs:
@@ -105,10 +173,10 @@ def _adapter_dir(path: str) -> Path:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tuner", description=__doc__.split("\n")[0])
-    parser.add_argument("--workspace", help="workspace directory (default ./workspace or $FTRAG_WORKSPACE)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("models", help="list the models that can be resolved and where from")
+    p.add_argument("--workspace", help=WORKSPACE_HELP)
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("generate", help="answer one prompt")
@@ -125,6 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-4bit", action="store_true", help="load in full precision (when bitsandbytes cannot run)"
     )
     p.add_argument("--trust-remote-code", action="store_true", help="allow the model repo's own code to run")
+    p.add_argument("--workspace", help=WORKSPACE_HELP)
     p.set_defaults(func=cmd_generate)
     p = sub.add_parser("validate", help="validation report of a dataset (before any training)")
     p.add_argument("data", help="JSON, JSONL, CSV/TSV or Parquet file")
@@ -140,7 +209,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--trust-remote-code", action="store_true")
+    p.add_argument("--workspace", help=WORKSPACE_HELP)
     p.set_defaults(func=cmd_validate)
+    from tuner.train import build_parser as train_parser
+
+    p = sub.add_parser("train", help="train a QLoRA adapter (also under torchrun / accelerate launch)")
+    train_parser(p)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("resume", help="continue a cancelled or interrupted run from its last checkpoint")
+    p.add_argument("run_dir")
+    p.add_argument("--workspace", help=WORKSPACE_HELP)
+    p.set_defaults(func=cmd_resume)
+
+    p = sub.add_parser("export", help="export a run: adapter zip, merged model, push to the Hub")
+    p.add_argument("run_dir")
+    p.add_argument("--zip", action="store_true", help="write the adapter as a zip")
+    p.add_argument("--merge", action="store_true", help="merge LoRA into the dequantized base (safetensors)")
+    p.add_argument("--push", metavar="REPO", help="push to this Hub repo (needs --token or HF_TOKEN)")
+    p.add_argument("--token", help="Hugging Face token (default $HF_TOKEN)")
+    p.add_argument("--workspace", help=WORKSPACE_HELP)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("fit", help="estimate QLoRA training memory and whether it fits the GPU")
+    p.add_argument(
+        "--model", default=DEFAULT_MODEL, help="hub id or local folder (default: the embedded model)"
+    )
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--max-seq-len", type=int, default=1024)
+    p.add_argument("--lora-r", type=int, default=16)
+    p.add_argument("--gradient-checkpointing", action="store_true")
+    p.add_argument("--no-4bit", action="store_true")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--workspace", help=WORKSPACE_HELP)
+    p.set_defaults(func=cmd_fit)
     return parser
 
 
