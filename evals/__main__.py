@@ -164,7 +164,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         data=args.data, arms=args.arms, adapters=args.adapter, index=args.index, checks=args.checks,
         out_dir=args.out, data_format=args.format, system=args.system, max_new_tokens=args.max_new_tokens,
         temperature=args.temperature, limit=args.limit, batch_examples=args.batch, k=args.k,
-        group_by_context=args.group_by_context,
+        group_by_context=not args.one_call,
         forgetting=not args.no_forgetting, embedder=args.embedder, overwrite=args.overwrite,
     )  # fmt: skip
     ws = Workspace(args.workspace) if args.workspace else Workspace()
@@ -213,7 +213,9 @@ def _add_run_parser(sub) -> None:
         "--batch", type=int, default=4, help="examples per batch, each with every arm (default 4)"
     )
     run.add_argument(
-        "--group-by-context", action="store_true", help="RAG arms in their own call per batch (faster on CPU)"
+        "--one-call",
+        action="store_true",
+        help="all arms in one call per batch (default: RAG arms in a second call, less padding)",
     )
     run.add_argument("--k", type=int, default=4, help="retrieved chunks per question (default 4)")
     run.add_argument("--no-forgetting", action="store_true", help="skip the general-ability check")

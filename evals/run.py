@@ -67,8 +67,11 @@ class EvalConfig:
     limit: int | None = field(default=None, metadata=_help("evaluate only the first N examples"))
     batch_examples: int = field(default=4, metadata=_help("examples per batch (each with every arm)"))
     group_by_context: bool = field(
-        default=False,
-        metadata=_help("two calls per batch, RAG arms apart: less padding (faster on CPU); off = one call"),
+        default=True,
+        metadata=_help(
+            "two calls per batch, RAG arms apart, so short prompts are not padded to the length of prompts "
+            "carrying sources (1.6-2x faster on CPU, where reading the prompt dominates); off = one call"
+        ),
     )
     k: int = field(default=4, metadata=_help("retrieved chunks per question for the RAG arms"))
     forgetting: bool = field(

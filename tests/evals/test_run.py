@@ -94,6 +94,7 @@ def finished(lm, files, index_dir, adapter_dir, embedder, tmp_path_factory) -> S
     config = EvalConfig(
         data=str(files.data), arms="base,ft,rag", adapters=[str(adapter_dir)], index=str(index_dir), out_dir=str(out),
         max_new_tokens=8, batch_examples=2, forgetting_set=str(files.general), forgetting_max_new_tokens=6,
+        group_by_context=False,
     )  # fmt: skip
     batches, calls = [], []
     real = tuner.generate.stream_arms
