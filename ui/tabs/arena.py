@@ -158,7 +158,7 @@ def build(services: Services) -> None:
     timer = gr.Timer(10.0)
 
     go.click(
-        bind(ask, services),
+        services.on_gpu(bind(ask, services)),
         [prompt, adapter, index, max_new],
         [chat_a, chat_b, status, comparison],
         api_name="arena_ask",

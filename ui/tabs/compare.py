@@ -250,7 +250,9 @@ def build(services: Services) -> None:
                 adapter = gr.Dropdown(
                     [],
                     label="Adapter",
-                    info="a finished training run",
+                    info="a finished training run"
+                    if services.stakeholder
+                    else "a finished run, or type an adapter folder",
                     allow_custom_value=True,  # checked by the handler (registry runs only in stakeholder mode)
                 )
                 index = gr.Dropdown(
