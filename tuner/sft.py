@@ -172,6 +172,63 @@ def supervised_loss(model, inputs: dict, num_items=None):
     return total / count, outputs
 
 
+def init_distributed() -> None:
+    """Join the process group when started by `torchrun` or `accelerate launch` (a no-op in one process).
+
+    The Trainer would create the group itself, but only once its arguments exist; the run directory is prepared
+    before that, and every rank must agree on the run id and finish checking the folder before rank 0 writes
+    to it. Accelerate and DeepSpeed reuse a group that already exists.
+    """
+    if world_size() <= 1:
+        return
+    from datetime import timedelta
+
+    import torch
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        return
+    if os.environ.get("MASTER_PORT") == "0":
+        # torchrun --master_port 0 hands port 0 itself to the workers, which then wait forever for each other
+        raise ValueError(
+            "MASTER_PORT is 0, so the processes cannot find each other: launch with `torchrun --standalone` "
+            "or give --master_port a free port number"
+        )
+    if torch.cuda.is_available():
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    dist.init_process_group(backend=backend, timeout=timedelta(minutes=30))  # the Trainer's ddp_timeout
+
+
+def _group():
+    import torch.distributed as dist
+
+    return dist if dist.is_available() and dist.is_initialized() else None
+
+
+def from_rank0(value: Any) -> Any:
+    """Rank 0's `value` on every rank (the value itself when not distributed)."""
+    dist = _group()
+    if dist is None:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def barrier() -> None:
+    """Wait until every rank gets here (nothing when not distributed)."""
+    if (dist := _group()) is not None:
+        dist.barrier()
+
+
+def finish_distributed() -> None:
+    """Leave the process group after the last rank is done (entry points call this before exiting)."""
+    if (dist := _group()) is not None:
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def distributed_counts(tokens: int, steps: int) -> list[dict]:
     """Every process's (rank, tokens, steps), gathered to all ranks (one entry when not distributed)."""
     import torch.distributed as dist

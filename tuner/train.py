@@ -305,7 +305,10 @@ def train(
         ValueError: bad data (see `tuner.data.load_dataset`), `max_seq_len` below the chat template's own size,
             or an output directory holding another run without `overwrite`.
     """
-    run_id = time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6]
+    from tuner import sft
+
+    sft.init_distributed()  # under torchrun every rank runs this function: they must share one run id
+    run_id = sft.from_rank0(time.strftime("%Y%m%d-%H%M%S-") + uuid.uuid4().hex[:6])
     run_dir = Path(config.output_dir) if config.output_dir else Path(workspace.runs_dir) / run_id
     run_dir = run_dir.expanduser().resolve()
     held = _prepare_run_dir(run_dir, config.overwrite)
@@ -313,6 +316,7 @@ def train(
     tokenizer = _tokenizer(config, workspace)
     report = _validation_report(dataset, tokenizer, config)
     train_set, eval_set = _split(report.examples, config)  # the examples the chat template can render
+    sft.barrier()  # every rank has checked the folder before rank 0 writes into it
     if _rank() == 0:
         if held is not None:
             _discard_run(workspace, run_dir, held)
@@ -558,6 +562,7 @@ def main(argv: list[str] | None = None) -> int:
     import sys
 
     from common.workspace import Workspace
+    from tuner import sft
 
     args = build_parser().parse_args(argv)
     try:
@@ -567,6 +572,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    sft.finish_distributed()
     if _rank() == 0:
         print(
             f"{result.status}: step {result.global_step}/{result.total_steps}, run directory {result.run_dir}"
