@@ -26,11 +26,12 @@ def adapter_choices(services: Services) -> list[tuple[str, str]]:
     return [(f"{r['id']} ({r.get('dataset') or 'run'})", r["id"]) for r in services.adapter_runs()]
 
 
-def resolve_adapter(services: Services, choice: str | None) -> Path | None:
+def resolve_adapter(services: Services, choice: str | None, lm=None) -> Path | None:
     """A run id from the registry (or, outside stakeholder mode, an adapter folder) -> the adapter folder.
 
     Raises:
-        ValueError: the run or folder is gone (its adapter is detached first, so nothing stale answers).
+        ValueError: the run or folder is gone; with `lm` (held under the generation lock) the stale adapter is
+            detached first, so nothing answers with weights whose files were deleted.
     """
     if not choice:
         return None
@@ -42,20 +43,13 @@ def resolve_adapter(services: Services, choice: str | None) -> Path | None:
     else:
         folder = adapter_dir(Path(choice).expanduser())
     if not (folder / "adapter_config.json").is_file():
-        forget_adapter(services, Path(choice).name)
+        if lm is not None and Path(choice).name in lm.adapters:
+            detach_adapter(lm, Path(choice).name)
         raise ValueError(
             f"the adapter {choice!r} was deleted or is not an adapter folder ({folder} has no adapter_config.json): "
             "pick another adapter, or train one in the Train tab"
         )
     return folder
-
-
-def forget_adapter(services: Services, name: str) -> None:
-    """Detach an adapter from the loaded model (if loaded and attached)."""
-    lm = services._lm
-    if lm is not None and name in lm.adapters:
-        with services.generation_lock:
-            detach_adapter(lm, name)
 
 
 @dataclass
@@ -82,7 +76,7 @@ class Choice:
 def build_arms(services: Services, lm, choice: Choice) -> ArmSet:
     """The `ArmSet` for `choice` bound to the loaded model; call with the generation lock held (it attaches)."""
     choice.check()
-    folder = resolve_adapter(services, choice.adapter) if choice.adapter else None
+    folder = resolve_adapter(services, choice.adapter, lm) if choice.adapter else None
     kb = services.kb(choice.index) if any(k in ("rag", "ft+rag") for k in choice.kinds) else None
     adapters = [folder] if folder and any(k.startswith("ft") for k in choice.kinds) else []
     arms = ArmSet.build(lm, list(choice.kinds), adapters, kb)
