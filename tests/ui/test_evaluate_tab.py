@@ -187,10 +187,12 @@ def finished(services, alpaca_file, adapter_run, kb_name):
     """An eval run of base, fine-tuned and base+RAG on 2 examples, through the handler, finished."""
     shutil.copy(alpaca_file, services.workspace.datasets_dir / EVAL_SET)
     settings = {"limit": 2, "max_new_tokens": 8, "forgetting": False, "batch_examples": 2}
+    attached_before = dict(services.lm().adapters)  # Compare keeps its adapters attached between questions
     job = ev.start_eval(
         services, f"dataset:{EVAL_SET}", ["base", "ft", "rag"], adapter_run, kb_name, "", settings
     )
     wait_for(lambda: not job.running)
+    job.attached_before = attached_before
     return job
 
 
@@ -201,7 +203,7 @@ def test_an_eval_run_finishes_in_the_background_and_is_registered(services, fini
     assert "recommendation" in ev.status_text(finished)
     listed = {r["id"]: r for r in ev.eval_runs(services)}
     assert listed[state["eval_id"]]["arms"] == ARMS
-    assert not services.lm().adapters  # the adapter it attached is detached again
+    assert services.lm().adapters == finished.attached_before  # what the run attached is detached again
 
 
 def test_results_table_charts_and_drilldown_of_a_run(services, finished):
