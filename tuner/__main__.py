@@ -90,11 +90,17 @@ def cmd_validate(args) -> int:
 
 
 def cmd_train(args) -> int:
+    from tuner.sft import finish_distributed
     from tuner.train import config_from_args, train
     from tuner.train import tqdm_progress as train_progress
 
     config = config_from_args(args)
-    result = train(config, workspace=_workspace(args), progress=train_progress() if _rank() == 0 else None)
+    try:
+        result = train(
+            config, workspace=_workspace(args), progress=train_progress() if _rank() == 0 else None
+        )
+    finally:
+        finish_distributed()
     if _rank() == 0:
         print(
             f"{result.status}: step {result.global_step}/{result.total_steps}, run directory {result.run_dir}"
