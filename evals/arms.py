@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tuner.generate import ArmRequest, attach_adapter
+from tuner.generate import ArmRequest, adapter_dir, attach_adapter
 
 KINDS = ("base", "ft", "rag", "ft+rag")
 KIND_LABELS = {"base": "base", "ft": "fine-tuned", "rag": "base+RAG", "ft+rag": "fine-tuned+RAG"}
@@ -50,12 +50,6 @@ def parse_kinds(spec: str | Sequence[str]) -> list[str]:
     if not kinds:
         raise ValueError(f"no arms given: choose from {', '.join(KINDS)}")
     return list(dict.fromkeys(kinds))
-
-
-def adapter_dir(path: str | Path) -> Path:
-    """A training run directory or an adapter folder -> the adapter folder."""
-    path = Path(path)
-    return path / "adapter" if (path / "adapter" / "adapter_config.json").is_file() else path
 
 
 @dataclass

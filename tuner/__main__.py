@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from tqdm import tqdm
 
@@ -54,7 +53,7 @@ def cmd_models(args) -> int:
 
 
 def cmd_generate(args) -> int:
-    from tuner.generate import GenerationParams, attach_adapter, generate
+    from tuner.generate import GenerationParams, adapter_dir, attach_adapter, generate
     from tuner.models import load_model
 
     params = GenerationParams(
@@ -71,7 +70,7 @@ def cmd_generate(args) -> int:
         trust_remote_code=args.trust_remote_code,
         progress=tqdm_progress("converting model"),
     )
-    adapter = attach_adapter(lm, _adapter_dir(args.adapter), "adapter") if args.adapter else None
+    adapter = attach_adapter(lm, adapter_dir(args.adapter), "adapter") if args.adapter else None
     print(generate(lm, args.prompt, system=args.system, adapter=adapter, params=params))
     return 0
 
@@ -169,12 +168,6 @@ def _columns(pairs: list[str] | None) -> dict[str, str] | None:
             raise ValueError(f"--columns takes ROLE=COLUMN pairs (e.g. prompt=question), got {pair!r}")
         mapping[key.strip()] = value.strip()
     return mapping
-
-
-def _adapter_dir(path: str) -> Path:
-    """A run directory or an adapter folder: a run keeps its adapter in `adapter/`."""
-    path = Path(path)
-    return path / "adapter" if (path / "adapter" / "adapter_config.json").is_file() else path
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -90,6 +90,12 @@ def prompt_ids(tokenizer, messages: list[dict]) -> list[int]:
 # -- adapters -------------------------------------------------------------------------------------------------
 
 
+def adapter_dir(path: str | Path) -> Path:
+    """A training run directory or an adapter folder -> the folder holding adapter_config.json."""
+    path = Path(path)
+    return path / "adapter" if (path / "adapter" / "adapter_config.json").is_file() else path
+
+
 def attach_adapter(lm, adapter_dir: str | Path, name: str | None = None) -> str:
     """Attach a LoRA adapter folder to the loaded base model under `name`; returns the name.
 
